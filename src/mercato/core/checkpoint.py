@@ -1,0 +1,110 @@
+"""Checkpoints: model and optimizer tensors in safetensors, everything else in JSON.
+
+Layout of a checkpoint folder::
+
+    model.safetensors       model state_dict
+    optimizer.safetensors   optimizer tensors (flattened ``state.<param>.<name>``) and RNG state
+    state.json              config, step/epoch counters, optimizer param_groups, user extras
+
+The folder is written under a temporary name and renamed, so a killed process leaves either the previous
+checkpoint or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+__all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint"]
+
+
+@dataclass
+class Checkpoint:
+    """What :func:`load_checkpoint` returns."""
+
+    model_state: dict[str, torch.Tensor]
+    optimizer_state: dict[str, Any] | None
+    state: dict[str, Any] = field(default_factory=dict)
+    rng_state: torch.Tensor | None = None
+
+
+def _flatten_optimizer(opt_state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, pstate in opt_state["state"].items():
+        for name, value in pstate.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"state.{pid}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(pid), {})[name] = value
+    return tensors, {"param_groups": opt_state["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if not key.startswith("state."):
+            continue
+        _, pid, name = key.split(".", 2)
+        state.setdefault(int(pid), {})[name] = value
+    for pid, values in meta.get("scalars", {}).items():
+        state.setdefault(int(pid), {}).update(values)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    state: dict[str, Any] | None = None,
+) -> Path:
+    """Save ``model`` (and ``optimizer``, torch RNG, ``state``) into the folder ``path`` atomically."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model_state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(model_state, str(tmp / "model.safetensors"))
+        meta: dict[str, Any] = {"state": state or {}}
+        opt_tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+        if optimizer is not None:
+            flat, opt_meta = _flatten_optimizer(optimizer.state_dict())
+            opt_tensors.update(flat)
+            meta["optimizer"] = opt_meta
+        save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
+        (tmp / "state.json").write_text(json.dumps(meta, indent=2, default=str))
+        old = target.with_name(f".{target.name}.old")
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old.exists():
+            shutil.rmtree(old)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return target
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Load a folder written by :func:`save_checkpoint`."""
+    folder = Path(path)
+    if not (folder / "model.safetensors").is_file() or not (folder / "state.json").is_file():
+        raise FileNotFoundError(f"{folder}: not a mercato checkpoint (model.safetensors/state.json missing)")
+    meta = json.loads((folder / "state.json").read_text())
+    model_state = load_file(str(folder / "model.safetensors"))
+    opt_tensors = load_file(str(folder / "optimizer.safetensors")) if (folder / "optimizer.safetensors").exists() else {}
+    optimizer_state = _unflatten_optimizer(opt_tensors, meta["optimizer"]) if "optimizer" in meta else None
+    return Checkpoint(
+        model_state=model_state,
+        optimizer_state=optimizer_state,
+        state=meta.get("state", {}),
+        rng_state=opt_tensors.get("rng.torch"),
+    )
