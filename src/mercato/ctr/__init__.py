@@ -1,0 +1,6 @@
+"""Tabular CTR substrate: feature schema, embeddings, blocks, baselines and the CTR trainer."""
+
+from mercato.ctr.embedding import FieldEmbedding
+from mercato.ctr.schema import CTRTensors, FeatureSchema, FieldSpec
+
+__all__ = ["CTRTensors", "FeatureSchema", "FieldEmbedding", "FieldSpec"]

@@ -1,0 +1,26 @@
+"""Datasets and simulators used by more than one system; every loader also reads a user's own files."""
+
+from mercato.data.movielens import (
+    MovieLens,
+    load_movielens,
+    load_ratings_file,
+    movielens_ctr,
+    movielens_sequences,
+)
+from mercato.data.splits import CTRSplits, ctr_from_table, per_user_time_split, random_split
+from mercato.data.tables import DataError, read_table, validate_columns
+
+__all__ = [
+    "CTRSplits",
+    "DataError",
+    "MovieLens",
+    "ctr_from_table",
+    "load_movielens",
+    "load_ratings_file",
+    "movielens_ctr",
+    "movielens_sequences",
+    "per_user_time_split",
+    "random_split",
+    "read_table",
+    "validate_columns",
+]
