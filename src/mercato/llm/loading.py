@@ -151,6 +151,7 @@ def _dequantise_smollm2(target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        os.chmod(tmp, 0o755)
         clean.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
         if target.exists():  # another process won the race; keep its copy

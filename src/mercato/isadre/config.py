@@ -1,0 +1,115 @@
+"""Configs of ISA-DRE and its baselines (one dataclass per method; symbols refer to docs/isadre.md).
+
+ISA-DRE: Chen et al., "Any-Step Density Ratio Estimation via Interval-Annealed Secant Alignment",
+arXiv 2509.04852. Equation labels (A2, A3, ...) refer to the sections of the paper digest reproduced in
+``docs/isadre.md`` because the paper's own equation numbers could not be read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["ClassifierDREConfig", "ISADREConfig", "PathConfig", "TimeScoreDREConfig", "TrainConfig"]
+
+
+@dataclass
+class PathConfig:
+    """The interpolant x_t = alpha_t x0 + beta_t x1 + sigma_t z between q (t=0) and p (t=1)."""
+
+    kind: Literal["linear", "vp", "trig"] = "vp"  # schedule of (alpha_t, beta_t), A2 (OpenDRE default VP)
+    reference: Literal["gaussian", "data"] = "data"  # 'gaussian': q is N(0, I), condition on x1 only (CTSM)
+    gamma: float = 0.01  # gamma in sigma_t^2 = gamma t(1-t) + (alpha_t^2 + beta_t^2) eps (bridge noise)
+    noise_eps: float = 0.005  # eps in sigma_t^2 (a variance), A2 bridge
+    beta_min: float = 0.1  # beta_min of the VP schedule
+    beta_max: float = 20.0  # beta_max of the VP schedule
+    t_eps: float = 1e-5  # time clamp: t in [eps, 1 - eps]
+
+    def __post_init__(self) -> None:
+        if self.reference == "data" and self.gamma <= 0 and self.noise_eps <= 0:
+            raise ValueError("reference='data' needs bridge noise: set gamma > 0 or noise_eps > 0")
+        if self.gamma < 0 or self.noise_eps < 0:
+            raise ValueError("gamma and noise_eps must be >= 0")
+        if not 0.0 <= self.t_eps < 0.5:
+            raise ValueError(f"t_eps must lie in [0, 0.5), got {self.t_eps}")
+
+
+@dataclass
+class TrainConfig:
+    """Network and optimiser of the time-conditioned MLP (shared by ISA-DRE and the time-score baseline)."""
+
+    hidden: int = 128  # width of the residual MLP (OpenDRE tabular model: 128)
+    n_blocks: int = 4  # residual blocks (OpenDRE: 5 hidden layers of 128)
+    emb_dim: int = 64  # E, size of the sinusoidal embeddings of t and t - l
+    n_iters: int = 2000  # optimiser steps
+    batch_size: int = 512  # pairs (x0, x1) per step
+    lr: float = 1e-3  # Adam learning rate (OpenDRE default)
+    lr_schedule: Literal["constant", "cosine"] = "cosine"  # learning-rate decay over n_iters
+    ema_decay: float = 0.995  # EMA of the weights used at inference (0 = off)
+    weighting: Literal["inv_var", "none"] = "inv_var"  # lambda_t = 1/Var[tau_c] (CTSM weighting, A2)
+    t_sampler: Literal["uniform", "lognorm"] = "uniform"  # distribution of t (and l) during training, A3
+    seed: int = 0  # random seed of initialisation and sampling
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "n_blocks", "emb_dim", "n_iters", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.emb_dim % 2:
+            raise ValueError(f"emb_dim must be even, got {self.emb_dim}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
+
+
+@dataclass
+class ISADREConfig:
+    """ISA-DRE: secant network u(x, l, t) trained by Secant Alignment, with Contraction Interval Annealing."""
+
+    path: PathConfig = field(default_factory=PathConfig)  # interpolant, A2
+    train: TrainConfig = field(default_factory=TrainConfig)  # network and optimiser
+    aligned_ratio: float = 0.25  # probability of l = t (pure tangent training), A3 (OpenDRE class default)
+    anneal: Literal["linear", "cosine", "none"] = "linear"  # CIA ramp of Delta_max(k); 'none' = ablation
+    anneal_fraction: float = 0.3  # K_warm / K, fraction of training spent ramping Delta_max to 1
+    anneal_start: float = 0.02  # Delta_max(0), the interval cap at the first step
+    derivative: Literal["partial", "total"] = "partial"  # d/dt of u at fixed x, or along the path (OpenDRE)
+    n_steps: int = 1  # N, default number of inference steps (NFE)
+    grid_a: float = 1.5  # a in the warped grid t_i = sigmoid(a logit(i/N) + b)
+    grid_b: float = 0.2  # b in the warped grid
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.aligned_ratio <= 1.0:
+            raise ValueError(f"aligned_ratio must lie in [0, 1], got {self.aligned_ratio}")
+        if not 0.0 < self.anneal_fraction <= 1.0:
+            raise ValueError(f"anneal_fraction must lie in (0, 1], got {self.anneal_fraction}")
+        if not 0.0 <= self.anneal_start <= 1.0:
+            raise ValueError(f"anneal_start must lie in [0, 1], got {self.anneal_start}")
+        if self.n_steps < 1:
+            raise ValueError(f"n_steps must be >= 1, got {self.n_steps}")
+
+
+@dataclass
+class TimeScoreDREConfig:
+    """DRE-infinity baseline: tangent network tau(x, t), integrated over t by quadrature or an ODE solver."""
+
+    path: PathConfig = field(default_factory=PathConfig)  # interpolant, A2
+    train: TrainConfig = field(default_factory=TrainConfig)  # network and optimiser
+    integrator: Literal["quadrature", "ode"] = "quadrature"  # how log r = int_0^1 tau(x, t) dt is computed
+    n_quad_steps: int = 100  # K trapezoid intervals (NFE = K + 1); DRE-infinity default 100
+    rtol: float = 1e-5  # ODE relative tolerance (RK45; DRE-infinity uses dopri5, 1e-5)
+    atol: float = 1e-5  # ODE absolute tolerance
+
+    def __post_init__(self) -> None:
+        if self.n_quad_steps < 1:
+            raise ValueError(f"n_quad_steps must be >= 1, got {self.n_quad_steps}")
+
+
+@dataclass
+class ClassifierDREConfig:
+    """Classifier DRE: log r(x) = logit P(p | x) + log(n_q / n_p)."""
+
+    model: Literal["logistic", "mlp"] = "mlp"  # sklearn LogisticRegression or MLPClassifier
+    quadratic: bool = False  # logistic only: add squared features x_j^2 (a Gaussian log ratio is quadratic)
+    hidden: int = 128  # MLP width (two hidden layers)
+    max_iter: int = 200  # solver iterations (MLP: epochs)
+    C: float = 1.0  # inverse L2 strength of the logistic model
+    alpha: float = 1e-4  # L2 strength of the MLP
+    seed: int = 0  # random seed
