@@ -74,7 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
-        print(f"mercato: error: unknown command '{name}'; valid commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        print(
+            f"mercato: error: unknown command '{name}'; valid commands: {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
         return 2
     return COMMANDS[name][1](rest)
 

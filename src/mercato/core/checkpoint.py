@@ -100,7 +100,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise FileNotFoundError(f"{folder}: not a mercato checkpoint (model.safetensors/state.json missing)")
     meta = json.loads((folder / "state.json").read_text())
     model_state = load_file(str(folder / "model.safetensors"))
-    opt_tensors = load_file(str(folder / "optimizer.safetensors")) if (folder / "optimizer.safetensors").exists() else {}
+    opt_tensors = (
+        load_file(str(folder / "optimizer.safetensors"))
+        if (folder / "optimizer.safetensors").exists()
+        else {}
+    )
     optimizer_state = _unflatten_optimizer(opt_tensors, meta["optimizer"]) if "optimizer" in meta else None
     return Checkpoint(
         model_state=model_state,

@@ -35,8 +35,9 @@ def config_help(cls: type) -> str:
         if m:
             name, default, doc = m.groups()
             lines.append(f"  --{name.replace('_', '-')} ({(default or '').strip()}): {doc.strip()}")
-    return "config keys (override with --key value, or put them in a YAML file given by --config):\n" + "\n".join(
-        lines
+    return (
+        "config keys (override with --key value, or put them in a YAML file given by --config):\n"
+        + "\n".join(lines)
     )
 
 

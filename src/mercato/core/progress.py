@@ -18,7 +18,9 @@ def progress_disabled() -> bool:
     return os.environ.get("MERCATO_NO_PROGRESS", "") not in ("", "0")
 
 
-def progress(iterable: Iterable[T] | None = None, desc: str = "", total: int | None = None, **kwargs: Any) -> Any:
+def progress(
+    iterable: Iterable[T] | None = None, desc: str = "", total: int | None = None, **kwargs: Any
+) -> Any:
     """A tqdm bar with rate and ETA; returns the tqdm object (iterate it, or call ``.update``)."""
     disable = kwargs.pop("disable", False) or progress_disabled()
     return tqdm(iterable, desc=desc, total=total, disable=disable, dynamic_ncols=True, **kwargs)

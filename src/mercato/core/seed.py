@@ -13,7 +13,7 @@ __all__ = ["seed_everything"]
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy and (if installed) PyTorch."""
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds legacy global-RNG users too
     os.environ["PYTHONHASHSEED"] = str(seed)
     try:
         import torch

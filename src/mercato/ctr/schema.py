@@ -135,7 +135,9 @@ class FeatureSchema:
             counts = pd.Series([t for v in train[col] for t in _tokens(v)]).value_counts()
             kept = sorted(counts[counts >= min_count].index.tolist())
             fields.append(
-                FieldSpec(col, "multihot", vocab={t: i + 1 for i, t in enumerate(kept)}, max_tokens=max_tokens)
+                FieldSpec(
+                    col, "multihot", vocab={t: i + 1 for i, t in enumerate(kept)}, max_tokens=max_tokens
+                )
             )
         return cls(fields, label=data.label, user=data.user)
 
@@ -163,8 +165,14 @@ class FeatureSchema:
                 ids = [f.vocab.get(t, 0) for t in _tokens(value)][: f.max_tokens]
                 table[u, : len(ids)] = ids
             multihot[:, j, :] = table[codes]
-        label = df[self.label].to_numpy(dtype=np.float32, copy=True) if self.label in df.columns else np.zeros(n, np.float32)
-        user_codes = pd.factorize(df[self.user])[0] if self.user in df.columns else np.zeros(n, dtype=np.int64)
+        label = (
+            df[self.label].to_numpy(dtype=np.float32, copy=True)
+            if self.label in df.columns
+            else np.zeros(n, np.float32)
+        )
+        user_codes = (
+            pd.factorize(df[self.user])[0] if self.user in df.columns else np.zeros(n, dtype=np.int64)
+        )
         return CTRTensors(
             sparse=torch.from_numpy(sparse),
             multihot=torch.from_numpy(multihot),
@@ -174,7 +182,9 @@ class FeatureSchema:
 
     def to_json(self) -> str:
         """Serialise (for checkpoints)."""
-        return json.dumps({"label": self.label, "user": self.user, "fields": [asdict(f) for f in self.fields]})
+        return json.dumps(
+            {"label": self.label, "user": self.user, "fields": [asdict(f) for f in self.fields]}
+        )
 
     @classmethod
     def from_json(cls, text: str) -> FeatureSchema:

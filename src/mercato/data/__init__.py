@@ -1,5 +1,6 @@
 """Datasets and simulators used by more than one system; every loader also reads a user's own files."""
 
+from mercato.data.clicklog import load_open_bandit, open_bandit_ctr
 from mercato.data.movielens import (
     MovieLens,
     load_movielens,
@@ -7,6 +8,7 @@ from mercato.data.movielens import (
     movielens_ctr,
     movielens_sequences,
 )
+from mercato.data.prices import load_prices, load_prices_file
 from mercato.data.splits import CTRSplits, ctr_from_table, per_user_time_split, random_split
 from mercato.data.tables import DataError, read_table, validate_columns
 
@@ -16,9 +18,13 @@ __all__ = [
     "MovieLens",
     "ctr_from_table",
     "load_movielens",
+    "load_open_bandit",
+    "load_prices",
+    "load_prices_file",
     "load_ratings_file",
     "movielens_ctr",
     "movielens_sequences",
+    "open_bandit_ctr",
     "per_user_time_split",
     "random_split",
     "read_table",

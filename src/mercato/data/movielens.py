@@ -116,13 +116,16 @@ def load_ratings_file(
     )
     if users_path is not None:
         users = read_table(
-            users_path, {"user_id": "id", "age": "numeric", "gender": "text", "occupation": "text", "zip": "text"}
+            users_path,
+            {"user_id": "id", "age": "numeric", "gender": "text", "occupation": "text", "zip": "text"},
         )
     else:
         uids = ratings["user_id"].drop_duplicates()
         users = pd.DataFrame({"user_id": uids, "age": 0, "gender": "", "occupation": "", "zip": ""})
     if items_path is not None:
-        items = read_table(items_path, {"item_id": "id", "title": "text", "year": "numeric", "genres": "text"})
+        items = read_table(
+            items_path, {"item_id": "id", "title": "text", "year": "numeric", "genres": "text"}
+        )
     else:
         iids = ratings["item_id"].drop_duplicates()
         items = pd.DataFrame({"item_id": iids, "title": iids.astype(str), "year": 0, "genres": ""})
@@ -148,7 +151,18 @@ def movielens_ctr(
     df["zip3"] = df["zip"].fillna("").astype(str).str[:3]
     df["genres"] = df["genres"].fillna("")
     df["year"] = df["year"].fillna(0).astype(float)
-    cols = ["user_id", "item_id", "gender", "age", "occupation", "zip3", "year", "genres", "label", "timestamp"]
+    cols = [
+        "user_id",
+        "item_id",
+        "gender",
+        "age",
+        "occupation",
+        "zip3",
+        "year",
+        "genres",
+        "label",
+        "timestamp",
+    ]
     df = df[cols]
     train, valid, test = per_user_time_split(df, "user_id", "timestamp", valid_frac, test_frac, seed)
     return CTRSplits(

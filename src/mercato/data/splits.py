@@ -83,7 +83,11 @@ def per_user_time_split(
     is_test = from_end <= n_test
     is_valid = ~is_test & (from_end <= n_test + n_valid)
     is_train = ~is_test & ~is_valid
-    return d[is_train].reset_index(drop=True), d[is_valid].reset_index(drop=True), d[is_test].reset_index(drop=True)
+    return (
+        d[is_train].reset_index(drop=True),
+        d[is_valid].reset_index(drop=True),
+        d[is_test].reset_index(drop=True),
+    )
 
 
 def random_split(
@@ -122,11 +126,21 @@ def ctr_from_table(
         schema[time] = "numeric"
     df = read_table(path, schema)
     if df[label].nunique() < 2:
-        raise DataError(f"{path}: column '{label}' has only one class; a CTR data set needs clicks and non-clicks")
+        raise DataError(
+            f"{path}: column '{label}' has only one class; a CTR data set needs clicks and non-clicks"
+        )
     if time is not None:
         train, valid, test = per_user_time_split(df, user, time, valid_frac, test_frac, seed)
     else:
         train, valid, test = random_split(df, valid_frac, test_frac, seed)
     return CTRSplits(
-        train, valid, test, list(categorical), list(numeric), list(multihot), label, user, name=Path(path).stem
+        train,
+        valid,
+        test,
+        list(categorical),
+        list(numeric),
+        list(multihot),
+        label,
+        user,
+        name=Path(path).stem,
     )

@@ -24,7 +24,9 @@ class DataError(ValueError):
 
 
 def _read_any(path: Path) -> pd.DataFrame:
-    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() in (".gz", ".bz2", ".zst") else path.suffix
+    suffix = (
+        "".join(path.suffixes[-2:]).lower() if path.suffix.lower() in (".gz", ".bz2", ".zst") else path.suffix
+    )
     suffix = suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):

@@ -1,0 +1,74 @@
+"""Time-conditioned residual MLPs: the secant network u(x, l, t) and the tangent network tau(x, t).
+
+Architecture after OpenDRE's tabular model (digest A3): sinusoidal embeddings of t and of (t - l),
+concatenated and fused by Linear(2E -> E) - SiLU - Linear(E -> E); residual MLP blocks conditioned on the
+fused embedding; a scalar head. The tangent network is the same model with only the t embedding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["ResidualBlock", "TimeConditionedMLP", "sinusoidal_embedding"]
+
+
+def sinusoidal_embedding(t: torch.Tensor, dim: int, scale: float = 1000.0, max_period: float = 10000.0) -> torch.Tensor:
+    """Transformer-style embedding [sin(scale t w_k), cos(scale t w_k)], w_k = max_period^(-k/(dim/2)). (B,) -> (B, dim).
+
+    Smooth in t, so forward-mode derivatives in t are exact.
+    """
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=t.dtype, device=t.device) / half)  # (E/2,)
+    args = scale * t[:, None] * freqs[None]  # (B, E/2)
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=1)  # (B, E)
+
+
+class ResidualBlock(nn.Module):
+    """h + W2 SiLU(W1 SiLU(LN(h)) + P e): a pre-norm residual block conditioned on the time embedding e."""
+
+    def __init__(self, hidden: int, emb_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(hidden)
+        self.fc1 = nn.Linear(hidden, hidden)
+        self.emb = nn.Linear(emb_dim, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.act = nn.SiLU()
+
+    def forward(self, h: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """h (B, H), e (B, E) -> (B, H)."""
+        return h + self.fc2(self.act(self.fc1(self.act(self.norm(h))) + self.emb(e)))
+
+
+class TimeConditionedMLP(nn.Module):
+    """u(x, l, t) when ``secant`` is True (embeddings of t and t - l), else tau(x, t).
+
+    ``forward(x, t, l)`` returns a (B,) tensor; ``n_calls`` counts forward calls (NFE bookkeeping).
+    """
+
+    def __init__(self, dim: int, hidden: int = 128, n_blocks: int = 4, emb_dim: int = 64, secant: bool = True) -> None:
+        super().__init__()
+        self.dim, self.emb_dim, self.secant = dim, emb_dim, secant
+        n_emb = 2 if secant else 1
+        self.fuse = nn.Sequential(nn.Linear(n_emb * emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.inp = nn.Linear(dim, hidden)
+        self.blocks = nn.ModuleList(ResidualBlock(hidden, emb_dim) for _ in range(n_blocks))
+        self.out_norm = nn.LayerNorm(hidden)
+        self.head = nn.Linear(hidden, 1)
+        self.n_calls = 0
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, l: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, d), t (B,), l (B,) or None -> (B,)."""
+        self.n_calls += 1
+        parts = [sinusoidal_embedding(t, self.emb_dim)]
+        if self.secant:
+            if l is None:
+                raise ValueError("the secant network needs the interval start l")
+            parts.append(sinusoidal_embedding(t - l, self.emb_dim))
+        e = self.fuse(torch.cat(parts, dim=1))  # (B, E)
+        h = self.inp(x)  # (B, H)
+        for block in self.blocks:
+            h = block(h, e)
+        return self.head(torch.nn.functional.silu(self.out_norm(h)))[:, 0]
