@@ -122,6 +122,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise ConfigError(f"{where}: expected float, got {value!r}")
     if tp is str:
         if isinstance(value, str):
@@ -169,6 +174,17 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any], source: str = "confi
         raise ConfigError(f"{source}: {err}") from err
 
 
+def _scalar(raw: str) -> Any:
+    """Parse a command-line value as YAML, also reading ``1e-3`` as a float (YAML 1.1 does not)."""
+    value = yaml.safe_load(raw)
+    if isinstance(value, str):
+        try:
+            return float(value) if any(c in value for c in ".eE") else value
+        except ValueError:
+            return value
+    return raw if value is None else value
+
+
 def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
     """Parse ``["--lr", "0.1", "--model.depth=3", "--flag"]`` into a nested dict.
 
@@ -185,12 +201,10 @@ def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
         key = token[2:]
         if "=" in key:
             key, raw = key.split("=", 1)
-            value: Any = yaml.safe_load(raw) if raw else ""
+            value: Any = _scalar(raw) if raw else ""
             i += 1
         elif i + 1 < len(args) and not args[i + 1].startswith("--"):
-            value = yaml.safe_load(args[i + 1])
-            if value is None:
-                value = args[i + 1]
+            value = _scalar(args[i + 1])
             i += 2
         elif key.startswith("no-"):
             key, value = key[3:], False
