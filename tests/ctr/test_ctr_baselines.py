@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mercato.ctr import CTRModel, FeatureSchema
-from mercato.ctr.baselines import DCNv2, DCNv2Config, DeepFM, DeepFMConfig, FM, FMConfig, LR, LRConfig
+from mercato.ctr.baselines import FM, LR, DCNv2, DCNv2Config, DeepFM, DeepFMConfig, FMConfig, LRConfig
 from mercato.data import CTRSplits
 
 MODELS: list[tuple[type[CTRModel], Any]] = [

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -379,5 +380,17 @@ class CTRTrainer:
             raise ValueError("cannot evaluate on an empty split")
         prob = self.predict(data)
         y = data.label.numpy()
-        return {"auc": auc(y, prob), "gauc": gauc(data.user.numpy(), y, prob), "logloss": logloss(y, prob)}
+        return {
+            "auc": _or_nan(lambda: auc(y, prob), "AUC"),
+            "gauc": _or_nan(lambda: gauc(data.user.numpy(), y, prob), "GAUC"),
+            "logloss": logloss(y, prob),
+        }
 
+
+def _or_nan(metric: Callable[[], float], name: str) -> float:
+    """``metric()``, or NaN (with a warning) when it is undefined, e.g. a split with one class only."""
+    try:
+        return metric()
+    except ValueError as err:
+        log.warning("%s is undefined on this split (%s); reporting NaN", name, err)
+        return float("nan")

@@ -29,7 +29,7 @@ class FATConfig:
     per_field_qkv: bool = True  # per-field W_Q^(f), W_K^(f), W_V^(f); False shares them (ablation) (§3.2)
     field_aware_output: bool = True  # per-field output projection W_O^(f) [U: optional] (§3.2)
     field_aware_ffn: bool = True  # per-field FFN W_1^(f), W_2^(f); False: one shared FFN (§3.3)
-    modulation: ModulationMode = "one_plus"  # s_ij = qk*w | qk*(1+w) | qk+w, cross-field modulation [U] (§3.2)
+    modulation: ModulationMode = "one_plus"  # s_ij = qk*(1+w); or qk*w (mul), qk+w (add) [U] (§3.2)
     modulation_per_head: bool = True  # one F x F matrix w per head, else shared by all heads [U] (§3.2)
     modulation_init_mean: float = 0.0  # initial value of w [U: impl A/B both 0] (§3.2)
     modulation_init_std: float = 0.0  # std of the normal init of w [U: impl A 0.01, impl B 0] (§3.2)

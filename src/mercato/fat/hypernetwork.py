@@ -105,14 +105,18 @@ class FieldLinear(nn.Module):
         shared: bool = False,
         bank: BasisBank | None = None,
         bias: bool = True,
+        owns_bank: bool = True,
     ) -> None:
         super().__init__()
         self.shared = shared
         self.in_dim, self.out_dim = in_dim, out_dim
         n = 1 if shared else num_fields
-        self.bank = None if shared else bank
+        # an owned bank is a submodule; a bank shared across layers is registered once by the model and only
+        # referenced here (a plain list), so state_dict holds each tensor once (safetensors refuses aliases)
+        self.bank = bank if (bank is not None and not shared and owns_bank) else None
+        self._shared_bank = [bank] if (bank is not None and not shared and not owns_bank) else []
         self.weight: nn.Parameter | None = None
-        if self.bank is None:
+        if self.bank is None and not self._shared_bank:
             bound = 1.0 / math.sqrt(in_dim)
             self.weight = nn.Parameter(torch.empty(n, in_dim, out_dim).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.zeros(n, out_dim)) if bias else None
@@ -126,16 +130,22 @@ class FieldLinear(nn.Module):
         if self.shared:
             assert self.weight is not None
             return self.weight  # (1, d_in, d_out)
-        if self.bank is not None:
+        bank = self.basis_bank
+        if bank is not None:
             if meta is None:
                 raise ValueError("a basis-composed FieldLinear needs the field meta-embeddings")
-            w, self.last_logits, self.last_routing = self.bank.compose(meta[field_ids], top_k, noise)
+            w, self.last_logits, self.last_routing = bank.compose(meta[field_ids], top_k, noise)
             return w  # (F, d_in, d_out)
         assert self.weight is not None
         return self.weight[field_ids]  # (F, d_in, d_out)
 
     def forward(
-        self, x: torch.Tensor, field_ids: torch.Tensor, meta: torch.Tensor | None = None, top_k: int = 0, noise: bool = False
+        self,
+        x: torch.Tensor,
+        field_ids: torch.Tensor,
+        meta: torch.Tensor | None = None,
+        top_k: int = 0,
+        noise: bool = False,
     ) -> torch.Tensor:
         """``(B, F, d_in) -> (B, F, d_out)``."""
         w = self.field_weights(field_ids, meta, top_k, noise)
@@ -147,20 +157,27 @@ class FieldLinear(nn.Module):
             y = y + (self.bias if self.shared else self.bias[field_ids])  # (B, F, d_out)
         return y
 
+    @property
+    def basis_bank(self) -> BasisBank | None:
+        """The bank composing this layer's weights (owned or shared), or None."""
+        return self.bank if self.bank is not None else (self._shared_bank[0] if self._shared_bank else None)
+
     def aux_loss(self) -> torch.Tensor | None:
         """Load-balance loss of the last composition (None without a bank)."""
-        if self.bank is None or self.last_logits is None or self.last_routing is None:
+        if self.basis_bank is None or self.last_logits is None or self.last_routing is None:
             return None
         return load_balance_loss(self.last_logits, self.last_routing)
 
     @torch.no_grad()
     def freeze(self, meta: torch.Tensor, top_k: int) -> None:
         """Replace the hypernetwork by its composed weights for all fields (export for serving)."""
-        if self.bank is None:
+        bank = self.basis_bank
+        if bank is None:
             return
-        ids = torch.arange(meta.shape[0], device=meta.device)
-        w, _, _ = self.bank.compose(meta[ids], top_k, noise=False)  # (F, d_in, d_out)
-        del self.bank
+        w, _, _ = bank.compose(meta, top_k, noise=False)  # (F, d_in, d_out)
+        if self.bank is not None:
+            del self.bank
         self.bank = None
+        self._shared_bank = []
         self.weight = nn.Parameter(w.detach().clone())
         self.last_logits = self.last_routing = None

@@ -137,7 +137,7 @@ class PathDREBase(BaseEstimator):
                 with torch.no_grad():
                     for pe, p in zip(ema.parameters(), net.parameters()):
                         pe.lerp_(p, 1.0 - tcfg.ema_decay)
-            history.append(float(loss))
+            history.append(float(loss.detach()))
         self.network_ = ema.eval()
         self.loss_history_ = np.asarray(history)
         logger.info("%s fitted: final loss %.4f", type(self).__name__, np.mean(history[-50:]))

@@ -15,14 +15,16 @@ from torch import nn
 __all__ = ["ResidualBlock", "TimeConditionedMLP", "sinusoidal_embedding"]
 
 
-def sinusoidal_embedding(t: torch.Tensor, dim: int, scale: float = 1000.0, max_period: float = 10000.0) -> torch.Tensor:
-    """Transformer-style embedding [sin(scale t w_k), cos(scale t w_k)], w_k = max_period^(-k/(dim/2)). (B,) -> (B, dim).
+def sinusoidal_embedding(t: torch.Tensor, dim: int, min_freq: float = 0.5, max_freq: float = 64.0) -> torch.Tensor:
+    """[sin(w_k t), cos(w_k t)] with w_k geometric from min_freq to max_freq rad per unit t. (B,) -> (B, dim).
 
-    Smooth in t, so forward-mode derivatives in t are exact.
+    Smooth in t with |d/dt| <= max_freq, so forward-mode derivatives in t are exact and of moderate size
+    (a transformer-style 1000 t scaling makes d/dt u, hence the SAI target, huge).
     """
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=t.dtype, device=t.device) / half)  # (E/2,)
-    args = scale * t[:, None] * freqs[None]  # (B, E/2)
+    ramp = torch.arange(half, dtype=t.dtype, device=t.device) / max(1, half - 1)
+    freqs = min_freq * (max_freq / min_freq) ** ramp  # (E/2,)
+    args = t[:, None] * freqs[None]  # (B, E/2)
     return torch.cat([torch.sin(args), torch.cos(args)], dim=1)  # (B, E)
 
 

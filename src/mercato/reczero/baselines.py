@@ -88,9 +88,9 @@ class MatrixFactorization:
     def __init__(
         self,
         dim: int = 32,
-        epochs: int = 40,
+        epochs: int = 100,
         lr: float = 0.02,
-        reg: float = 0.05,
+        reg: float = 0.1,
         seed: int = 0,
         lo: float = 1.0,
         hi: float = 5.0,
@@ -116,7 +116,7 @@ class MatrixFactorization:
         bu = torch.zeros(len(uu), requires_grad=True)  # (U,)
         bi = torch.zeros(len(ii), requires_grad=True)  # (I,)
         ut, it = torch.as_tensor(u_idx), torch.as_tensor(i_idx)
-        rt = torch.as_tensor(r, dtype=torch.float32)
+        rt = torch.tensor(r, dtype=torch.float32)
         opt = torch.optim.Adam([P, Q, bu, bi], lr=self.lr)
         self.loss_history_ = []
         for _ in range(self.epochs):
@@ -127,7 +127,7 @@ class MatrixFactorization:
             loss = mse + self.reg * l2
             loss.backward()
             opt.step()
-            self.loss_history_.append(float(mse))
+            self.loss_history_.append(float(mse.detach()))
         self.params_ = {"P": P.detach(), "Q": Q.detach(), "bu": bu.detach(), "bi": bi.detach()}
         return self
 

@@ -97,9 +97,9 @@ class BaselineConfig:
 
     bias_reg: float = 5.0  # lambda, shrinkage of user/item biases toward 0 (ratings count)
     mf_dim: int = 32  # latent factors of MF
-    mf_epochs: int = 40  # full-batch Adam epochs of MF
+    mf_epochs: int = 100  # full-batch Adam epochs of MF (chosen on the validation split)
     mf_lr: float = 0.02  # MF learning rate
-    mf_reg: float = 0.05  # L2 weight on MF factors and biases
+    mf_reg: float = 0.1  # L2 weight on MF factors and biases (chosen on the validation split)
 
 
 @dataclass

@@ -100,7 +100,8 @@ def template_rationale(ex: RatingExample, rating: float | None = None, close_ban
     mirroring the paper's "bias-corrected" rewrite where the teacher is told the true rating.
     """
     y = ex.rating if rating is None else rating
-    liked, disliked = _genre_counts(ex.history, "liked"), _genre_counts(ex.history, "disliked")
+    liked = _genre_counts(ex.history, "liked")
+    disliked = [g for g in _genre_counts(ex.history, "disliked") if g not in liked]
     user = f"Average {ex.user_mean:.1f}."
     user += f" Likes {', '.join(liked)}." if liked else " No clear favourite genre."
     if disliked:

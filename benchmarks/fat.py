@@ -1,0 +1,456 @@
+"""FAT benchmark: FAT vs Transformer, AutoInt, DCNv2, DeepFM; width scaling; modulation heatmap; speed.
+
+Usage::
+
+    python benchmarks/fat.py            # full run: writes docs/fat.md blocks, the `fat` block of docs/results.md
+    python benchmarks/fat.py --quick    # < 90 s smoke run (tiny synthetic + ML-100K subset, 1 seed);
+                                        # writes under runs/bench/fat-quick/, never into docs/
+    python benchmarks/fat.py --sections scaling,speed   # rerun some sections (others are read from the cache)
+
+Every model gets the same trainer (:class:`mercato.ctr.trainer.CTRTrainer`), the same data, the same width
+``d`` and the same budget: no model is tuned (library defaults), the best epoch is chosen on the validation
+split only, and the test split is touched once per run. Numbers are whatever the run measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.optimize import curve_fit
+
+from mercato.core.plots import plt, save_figure, save_heatmap
+from mercato.core.results import markdown_table, mean_std, update_markdown_section
+from mercato.core.runs import atomic_write_json
+from mercato.core.seed import seed_everything
+from mercato.ctr.trainer import TrainerConfig
+from mercato.data import movielens_ctr
+from mercato.data.synthetic import field_interaction_data
+from mercato.fat import FieldAwareTransformer
+from mercato.fat.cli import EncodedData, build_model, encode_data, train_model
+
+log = logging.getLogger("benchmarks.fat")
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ["fat", "transformer", "autoint", "dcnv2", "deepfm"]
+BASELINES = [m for m in MODELS if m != "fat"]
+
+FULL: dict[str, Any] = {
+    "synthetic": {"n_samples": 200_000, "num_fields": 10, "cardinality": 200},
+    "ml_rows": None,  # all of ML-1M
+    "seeds": [0, 1, 2],
+    "width": 16,
+    "trainer": {"epochs": 2, "batch_size": 2048, "lr": 2e-3, "patience": 0},
+    "ml_trainer": {"epochs": 1, "batch_size": 4096, "lr": 2e-3, "patience": 0},
+    "widths": [8, 16, 32, 64, 128],
+    "scaling_trainer": {"epochs": 2, "batch_size": 2048, "lr": 2e-3, "patience": 0},
+    "speed_width": 32,
+}
+QUICK: dict[str, Any] = {
+    "synthetic": {"n_samples": 12_000, "num_fields": 6, "cardinality": 50},
+    "ml_rows": 12_000,
+    "seeds": [0],
+    "width": 8,
+    "trainer": {"epochs": 1, "batch_size": 1024, "lr": 2e-3, "patience": 0},
+    "ml_trainer": {"epochs": 1, "batch_size": 1024, "lr": 2e-3, "patience": 0},
+    "widths": [8, 16],
+    "scaling_trainer": {"epochs": 1, "batch_size": 1024, "lr": 2e-3, "patience": 0},
+    "speed_width": 8,
+}
+
+
+# ------------------------------------------------------------------------------------------------- data
+def load_synthetic(plan: dict[str, Any]) -> EncodedData:
+    syn = field_interaction_data(**plan["synthetic"], seed=0)
+    extra = {"bayes_auc": syn.bayes_auc, "bayes_logloss": syn.bayes_logloss, "strengths": syn.strengths}
+    return encode_data(syn.splits, extra)
+
+
+def load_movielens(plan: dict[str, Any], quick: bool) -> EncodedData:
+    splits = movielens_ctr("100k" if quick else "1m")
+    rows = plan["ml_rows"]
+    if rows is not None:  # a seeded subset of the training rows (valid/test untouched)
+        train = splits.train.sample(n=min(rows, len(splits.train)), random_state=0).reset_index(drop=True)
+        splits = dataclasses.replace(splits, train=train, name=f"{splits.name}-{rows // 1000}k-train")
+    return encode_data(splits)
+
+
+def trainer_config(base: dict[str, Any], seed: int, threads: int) -> TrainerConfig:
+    return TrainerConfig(**base, seed=seed, num_threads=threads, progress=False, device="cpu")
+
+
+# ------------------------------------------------------------------------------------------- sections
+def comparison(data: EncodedData, plan: dict[str, Any], tcfg: dict[str, Any], threads: int) -> dict[str, Any]:
+    """Every model x seed on one data set; returns raw runs and FAT's learned modulation (seed 0)."""
+    runs: list[dict[str, Any]] = []
+    modulation = None
+    for name in MODELS:
+        for seed in plan["seeds"]:
+            seed_everything(seed)
+            model = build_model(name, data.schema, {"embed_dim": plan["width"]})
+            out = train_model(model, data, trainer_config(tcfg, seed, threads))
+            log.info(
+                "%s %s seed %d: test %s (%.0f s)", data.name, name, seed, out["test"], out["train_seconds"]
+            )
+            runs.append({"model": name, "seed": seed, **out})
+            if name == "fat" and modulation is None and isinstance(model, FieldAwareTransformer):
+                modulation = model.modulation_matrix().numpy().tolist()
+    return {
+        "name": data.name,
+        "fields": data.schema.field_names,
+        "bayes_auc": data.bayes_auc,
+        "bayes_logloss": data.bayes_logloss,
+        "strengths": None if data.strengths is None else data.strengths.tolist(),
+        "runs": runs,
+        "modulation": modulation,
+        "trainer": tcfg,
+        "train_rows": len(data.train),
+    }
+
+
+def power_law(d: np.ndarray, c: float, alpha: float, ceiling: float) -> np.ndarray:
+    """``AUC(d) = ceiling - c d^(-alpha)``: the reducible AUC gap shrinks as a power of the width."""
+    return ceiling - c * np.power(d, -alpha)
+
+
+def fit_power_law(widths: list[int], aucs: list[float], ceiling: float) -> dict[str, float]:
+    """Fit ``c, alpha`` of :func:`power_law` with the ceiling fixed (the Bayes AUC); R^2 on the AUC values."""
+    d, y = np.asarray(widths, float), np.asarray(aucs, float)
+    f = lambda x, c, a: power_law(x, c, a, ceiling)  # noqa: E731
+    try:
+        (c, alpha), _ = curve_fit(f, d, y, p0=(max(ceiling - y[0], 1e-3) * d[0] ** 0.3, 0.3), maxfev=20000)
+    except RuntimeError:
+        return {"c": float("nan"), "alpha": float("nan"), "r2": float("nan")}
+    resid = y - f(d, c, alpha)
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else float("nan")
+    return {"c": float(c), "alpha": float(alpha), "r2": r2}
+
+
+def scaling(data: EncodedData, plan: dict[str, Any], threads: int) -> dict[str, Any]:
+    """Test AUC vs width d for FAT and the Transformer (seed 0) and the power-law fits."""
+    out: dict[str, Any] = {"widths": plan["widths"], "auc": {}, "params": {}, "fit": {}}
+    for name in ("fat", "transformer"):
+        aucs, params = [], []
+        for width in plan["widths"]:
+            seed_everything(0)
+            heads = 4 if width >= 16 else 2
+            model = build_model(name, data.schema, {"embed_dim": width, "num_heads": heads})
+            res = train_model(model, data, trainer_config(plan["scaling_trainer"], 0, threads))
+            log.info(
+                "scaling %s d=%d: test auc %.4f (%.0f s)",
+                name,
+                width,
+                res["test"]["auc"],
+                res["train_seconds"],
+            )
+            aucs.append(res["test"]["auc"])
+            params.append(res["params"])
+        out["auc"][name], out["params"][name] = aucs, params
+        assert data.bayes_auc is not None
+        out["fit"][name] = fit_power_law(plan["widths"], aucs, data.bayes_auc)
+    out["bayes_auc"] = data.bayes_auc
+    return out
+
+
+def _median_seconds(fn: Any, reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def speed(data: EncodedData, plan: dict[str, Any], threads: int, quick: bool) -> dict[str, Any]:
+    """Training samples/s and 1,000-candidate scoring latency, FAT vs Transformer, measured interleaved."""
+    torch.set_num_threads(threads)
+    width = plan["speed_width"]
+    seed_everything(0)
+    fat = build_model("fat", data.schema, {"embed_dim": width})
+    transformer = build_model("transformer", data.schema, {"embed_dim": width})
+    assert isinstance(fat, FieldAwareTransformer)
+    served = fat.export()
+    bs, steps, reps = 1024, (3 if quick else 10), (5 if quick else 30)
+    opts = {id(m): torch.optim.Adam(m.parameters(), lr=1e-3) for m in (fat, transformer)}
+    train_batches = [data.train.batch(slice(i * bs, (i + 1) * bs)) for i in range(steps)]
+
+    def train_steps(model: Any) -> None:
+        model.train()
+        for batch in train_batches:
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(batch), batch["label"])
+            opts[id(model)].zero_grad()
+            (loss + model.auxiliary_loss()).backward()
+            opts[id(model)].step()
+
+    candidates = data.test.batch(slice(0, 1000))
+
+    def score(model: Any) -> Any:
+        return lambda: model(candidates)
+
+    train_times: dict[str, list[float]] = {"fat": [], "transformer": []}
+    for _ in range(2 if quick else 3):  # interleave to share the machine's load fairly
+        for name, model in (("fat", fat), ("transformer", transformer)):
+            train_times[name].append(_median_seconds(lambda m=model: train_steps(m), 1))
+    fat.eval()
+    transformer.eval()
+    latency: dict[str, list[float]] = {"fat (hypernetwork)": [], "fat (exported)": [], "transformer": []}
+    with torch.no_grad():
+        for _ in range(3):
+            for name, model in (
+                ("fat (hypernetwork)", fat),
+                ("fat (exported)", served),
+                ("transformer", transformer),
+            ):
+                latency[name].append(_median_seconds(score(model), reps))
+    return {
+        "width": width,
+        "threads": threads,
+        "batch_size": bs,
+        "train_samples_per_s": {k: steps * bs / min(v) for k, v in train_times.items()},
+        "latency_ms_1000": {k: 1000 * min(v) for k, v in latency.items()},
+        "params": {
+            "fat": sum(p.numel() for p in fat.parameters()),
+            "served": sum(p.numel() for p in served.parameters()),
+        },
+    }
+
+
+# ------------------------------------------------------------------------------------------------ reports
+def _stats(runs: list[dict[str, Any]], model: str, key: str) -> list[float]:
+    return [r["test"][key] for r in runs if r["model"] == model]
+
+
+def comparison_table(res: dict[str, Any]) -> tuple[str, dict[str, float]]:
+    runs = res["runs"]
+    best_base = max(BASELINES, key=lambda m: np.mean(_stats(runs, m, "auc")))
+    ref = float(np.mean(_stats(runs, best_base, "auc")))
+    rows = []
+    for m in MODELS:
+        a = _stats(runs, m, "auc")
+        secs = np.mean([r["train_seconds"] for r in runs if r["model"] == m])
+        params = next(r["params"] for r in runs if r["model"] == m)
+        delta = 100 * (np.mean(a) - ref) / ref
+        rows.append(
+            [
+                m,
+                mean_std(a),
+                mean_std(_stats(runs, m, "logloss")),
+                f"{delta:+.2f}%",
+                f"{params:,}",
+                f"{secs:.0f}",
+            ]
+        )
+    if res["bayes_auc"] is not None:
+        rows.append(
+            ["Bayes-optimal (ceiling)", f"{res['bayes_auc']:.4f}", f"{res['bayes_logloss']:.4f}", "", "", ""]
+        )
+    header = ["model", "test AUC", "test logloss", "ΔAUC vs best baseline", "params", "train s"]
+    fat_auc = float(np.mean(_stats(runs, "fat", "auc")))
+    return markdown_table(header, rows), {
+        "best_baseline": best_base,
+        "delta_pct": 100 * (fat_auc - ref) / ref,
+    }  # type: ignore[dict-item]
+
+
+def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
+    img = docs / "img" / "fat"
+    img_rel = "img/fat"
+    fat_md, results_md = docs / "fat.md", docs / "results.md"
+    summary: list[str] = []
+    mode = "quick smoke run" if quick else "full run"
+    cmp_blocks = []
+    for key, res in results.get("comparison", {}).items():
+        table, info = comparison_table(res)
+        cfg = res["trainer"]
+        cmp_blocks.append(
+            f"**{res['name']}** ({res['train_rows']:,} training rows; {len(results['plan']['seeds'])} seeds; "
+            f"d = {results['plan']['width']} for every model; epochs {cfg['epochs']}, batch {cfg['batch_size']}, "
+            f"lr {cfg['lr']}; best epoch by validation AUC)\n\n{table}\n"
+        )
+        verdict = "above" if info["delta_pct"] > 0 else "below"
+        summary.append(
+            f"- {res['name']}: FAT {info['delta_pct']:+.2f}% AUC vs the best baseline ({info['best_baseline']}), "
+            f"i.e. {verdict} it."
+        )
+        if res.get("modulation") is not None:
+            save_heatmap(
+                img / f"modulation_{key}.png",
+                res["modulation"],
+                res["fields"],
+                f"FAT learned w - neutral ({res['name']})",
+            )
+        if res.get("strengths") is not None:
+            save_heatmap(
+                img / f"true_pairs_{key}.png", res["strengths"], res["fields"], "generator S_ij (true pairs)"
+            )
+    if cmp_blocks:
+        text = f"_Generated by `python benchmarks/fat.py` ({mode}); numbers are test-split mean ± std over seeds._\n\n"
+        update_markdown_section(fat_md, "fat-comparison", text + "\n".join(cmp_blocks))
+    heat = []
+    for key, res in results.get("comparison", {}).items():
+        if res.get("modulation") is None:
+            continue
+        line = f"![FAT modulation, {res['name']}]({img_rel}/modulation_{key}.png)"
+        if res.get("strengths") is not None:
+            line += f" ![true pair strengths]({img_rel}/true_pairs_{key}.png)"
+            w, s = np.abs(np.asarray(res["modulation"])), np.abs(np.asarray(res["strengths"]))
+            off = ~np.eye(len(s), dtype=bool)
+            corr = float(np.corrcoef(w[off], s[off])[0, 1])
+            line += f"\n\nSpearman-free check: Pearson correlation of |learned w| with |true S| off the diagonal: {corr:.3f}."
+        heat.append(line)
+    if heat:
+        update_markdown_section(fat_md, "fat-heatmap", "\n\n".join(heat))
+    sc = results.get("scaling")
+    if sc:
+        widths = sc["widths"]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        dense = np.geomspace(widths[0], widths[-1], 50)
+        for m, color in (("fat", "C0"), ("transformer", "C1")):
+            ax.plot(widths, sc["auc"][m], "o", color=color, label=f"{m} (R²={sc['fit'][m]['r2']:.2f})")
+            fit = sc["fit"][m]
+            if np.isfinite(fit["c"]):
+                ax.plot(
+                    dense,
+                    power_law(dense, fit["c"], fit["alpha"], sc["bayes_auc"]),
+                    "-",
+                    color=color,
+                    alpha=0.6,
+                )
+        ax.axhline(sc["bayes_auc"], color="grey", ls="--", label="Bayes-optimal")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("width d")
+        ax.set_ylabel("test AUC")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        save_figure(fig, img / "scaling.png")
+        rows = [
+            [w]
+            + [f"{sc['auc'][m][i]:.4f}" for m in ("fat", "transformer")]
+            + [f"{sc['params']['fat'][i]:,}", f"{sc['params']['transformer'][i]:,}"]
+            for i, w in enumerate(widths)
+        ]
+        fits = [
+            [m, f"{sc['fit'][m]['alpha']:.3f}", f"{sc['fit'][m]['c']:.4f}", f"{sc['fit'][m]['r2']:.3f}"]
+            for m in ("fat", "transformer")
+        ]
+        body = (
+            f"Synthetic data, seed 0, {results['plan']['scaling_trainer']['epochs']} epochs per width. Fit: "
+            f"`AUC(d) = AUC_Bayes - c d^(-alpha)` with AUC_Bayes = {sc['bayes_auc']:.4f} fixed (scipy `curve_fit`).\n\n"
+            + markdown_table(["d", "FAT AUC", "Transformer AUC", "FAT params", "Transformer params"], rows)
+            + "\n\n"
+            + markdown_table(["model", "alpha", "c", "R²"], fits)
+            + f"\n\n![AUC vs width]({img_rel}/scaling.png)"
+        )
+        update_markdown_section(fat_md, "fat-scaling", body)
+        summary.append(
+            f"- scaling (synthetic): power-law R² FAT {sc['fit']['fat']['r2']:.3f}, Transformer {sc['fit']['transformer']['r2']:.3f}."
+        )
+    sp = results.get("speed")
+    if sp:
+        t, lat = sp["train_samples_per_s"], sp["latency_ms_1000"]
+        rows = [
+            [
+                "training samples/s",
+                f"{t['fat']:,.0f}",
+                f"{t['transformer']:,.0f}",
+                f"{t['fat'] / t['transformer']:.2f}",
+            ],
+            [
+                "scoring 1,000 candidates, FAT hypernetwork path (ms)",
+                f"{lat['fat (hypernetwork)']:.2f}",
+                f"{lat['transformer']:.2f}",
+                f"{lat['fat (hypernetwork)'] / lat['transformer']:.2f}",
+            ],
+            [
+                "scoring 1,000 candidates, FAT exported (ms)",
+                f"{lat['fat (exported)']:.2f}",
+                f"{lat['transformer']:.2f}",
+                f"{lat['fat (exported)'] / lat['transformer']:.2f}",
+            ],
+        ]
+        body = (
+            f"d = {sp['width']}, synthetic fields, {sp['threads']} CPU thread(s), training batch {sp['batch_size']}, "
+            "FAT and the Transformer interleaved in one process (best of repeats). The machine was shared with "
+            "other jobs, so absolute numbers are noisy; the ratios are the point.\n\n"
+            + markdown_table(["measure", "FAT", "Transformer", "FAT / Transformer"], rows)
+            + f"\n\nExported vs hypernetwork path: {lat['fat (exported)']:.2f} ms vs {lat['fat (hypernetwork)']:.2f} ms "
+            f"per 1,000 candidates (ratio {lat['fat (exported)'] / lat['fat (hypernetwork)']:.2f}); "
+            f"parameters {sp['params']['fat']:,} (training) vs {sp['params']['served']:,} (served)."
+        )
+        update_markdown_section(fat_md, "fat-speed", body)
+        summary.append(
+            f"- speed (d = {sp['width']}): FAT trains at {t['fat'] / t['transformer']:.2f}x the Transformer's samples/s; exported FAT scores 1,000 candidates in {lat['fat (exported)'] / lat['transformer']:.2f}x its latency."
+        )
+    if summary:
+        update_markdown_section(
+            results_md,
+            "fat",
+            f"### FAT (Field-Aware Transformer)\n\n_{mode}; details in [fat.md](fat.md)._\n\n"
+            + "\n".join(summary),
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run (< 90 s), writes outside docs/")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--sections", default="comparison,scaling,speed", help="comma-separated sections to run"
+    )
+    parser.add_argument(
+        "--docs", default=None, help="docs folder (default docs/, or runs/bench/fat-quick/ with --quick)"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
+    os.environ.setdefault("MERCATO_NO_PROGRESS", "1")
+    torch.set_num_threads(args.threads)
+    plan = QUICK if args.quick else FULL
+    docs = (
+        Path(args.docs)
+        if args.docs
+        else (ROOT / "runs" / "bench" / "fat-quick" if args.quick else ROOT / "docs")
+    )
+    cache = ROOT / "runs" / "bench" / ("fat-quick" if args.quick else "fat") / "results.json"
+    results: dict[str, Any] = json.loads(cache.read_text()) if cache.is_file() and not args.quick else {}
+    results["plan"] = plan
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    start = time.perf_counter()
+    synthetic = load_synthetic(plan)
+    log.info("synthetic: %d train rows, Bayes AUC %.4f", len(synthetic.train), synthetic.bayes_auc)
+
+    def save() -> None:
+        atomic_write_json(cache, results)
+        write_reports(results, docs, args.quick)
+
+    if "comparison" in sections:
+        results.setdefault("comparison", {})
+        results["comparison"]["synthetic"] = comparison(synthetic, plan, plan["trainer"], args.threads)
+        save()
+        ml = load_movielens(plan, args.quick)
+        results["comparison"]["movielens"] = comparison(ml, plan, plan["ml_trainer"], args.threads)
+        save()
+    if "speed" in sections:
+        results["speed"] = speed(synthetic, plan, args.threads, args.quick)
+        save()
+    if "scaling" in sections:
+        results["scaling"] = scaling(synthetic, plan, args.threads)
+        save()
+    log.info("done in %.0f s; results in %s and %s", time.perf_counter() - start, cache, docs)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

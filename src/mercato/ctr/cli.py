@@ -1,0 +1,246 @@
+"""``mercato ctr train|eval``: train a CTR baseline on MovieLens or a user's own table, and re-evaluate a run.
+
+Examples::
+
+    mercato ctr train --model dcnv2 --data ml-1m --epochs 5 --lr 0.001
+    mercato ctr train --model deepfm --data clicks.csv --categorical user_id,item_id,city --numeric price \\
+        --multihot tags --label clicked --user user_id --time ts --output-dir runs/ctr/mine
+    mercato ctr eval --run-dir runs/ctr/mine
+
+Config keys of the model and of the trainer share one flat namespace (``--embed-dim 32 --batch-size 2048``,
+or the same keys in a YAML file given by ``--config``). A run folder holds ``config.yaml`` (those keys, reusable
+with ``--config``), ``run.json`` (model name and data source), ``schema.json``, ``checkpoint/``, ``best/`` and
+``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from mercato.core.checkpoint import load_checkpoint
+from mercato.core.cli import add_common_args, config_help, fail, parse_config, print_table, setup_logging
+from mercato.core.config import ConfigError, config_from_dict, config_to_dict, load_config
+from mercato.core.runs import atomic_write_json, atomic_write_text, make_run_dir, write_config, write_metrics
+from mercato.ctr.base import CTRModel
+from mercato.ctr.baselines import FM, LR, DCNv2, DCNv2Config, DeepFM, DeepFMConfig, FMConfig, LRConfig
+from mercato.ctr.schema import FeatureSchema
+from mercato.ctr.trainer import CTRTrainer, TrainerConfig
+from mercato.data import CTRSplits, DataError, ctr_from_table, movielens_ctr
+
+__all__ = ["MODELS", "build_model", "load_data", "main", "split_config"]
+
+log = logging.getLogger(__name__)
+
+MODELS: dict[str, tuple[type[CTRModel], type]] = {
+    "lr": (LR, LRConfig),
+    "fm": (FM, FMConfig),
+    "deepfm": (DeepFM, DeepFMConfig),
+    "dcnv2": (DCNv2, DCNv2Config),
+}
+BUILTIN_DATA: dict[str, Literal["1m", "100k"]] = {"ml-1m": "1m", "ml-100k": "100k"}
+
+
+def _flat_config_class(model_cfg: type) -> type:
+    """One dataclass with the fields of ``model_cfg`` and of :class:`TrainerConfig` (names do not overlap)."""
+    specs: list[tuple[str, Any, Any]] = []
+    for cls in (model_cfg, TrainerConfig):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            default = (
+                dataclasses.field(default_factory=f.default_factory)
+                if f.default_factory is not dataclasses.MISSING
+                else dataclasses.field(default=f.default)
+            )
+            specs.append((f.name, hints[f.name], default))
+    return dataclasses.make_dataclass(f"{model_cfg.__name__}Run", specs)
+
+
+def split_config(flat: Any, model_cfg: type) -> tuple[Any, TrainerConfig]:
+    """Split a flat run config into the model config and the :class:`TrainerConfig`."""
+    values = config_to_dict(flat)
+    names = {f.name for f in dataclasses.fields(model_cfg)}
+    model: Any = config_from_dict(model_cfg, {k: v for k, v in values.items() if k in names})
+    trainer = config_from_dict(TrainerConfig, {k: v for k, v in values.items() if k not in names})
+    return model, trainer
+
+
+def build_model(name: str, schema: FeatureSchema, model_config: Any) -> CTRModel:
+    """Instantiate the model called ``name`` (a key of :data:`MODELS`)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model '{name}'; valid models: {', '.join(MODELS)}")
+    cls, _ = MODELS[name]
+    return cls(schema, model_config)  # type: ignore[call-arg]
+
+
+def _csv_list(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def load_data(spec: dict[str, Any]) -> CTRSplits:
+    """Load ``ml-1m``/``ml-100k`` or a user's table described by ``spec`` (the data keys of ``run.json``)."""
+    source = spec["data"]
+    if source in BUILTIN_DATA:
+        return movielens_ctr(BUILTIN_DATA[source], seed=spec.get("split_seed", 0))
+    if not spec.get("categorical") and not spec.get("numeric") and not spec.get("multihot"):
+        raise DataError(
+            f"{source}: a data file needs its feature columns: --categorical a,b [--numeric c] ..."
+        )
+    return ctr_from_table(
+        source,
+        categorical=spec.get("categorical", []),
+        numeric=spec.get("numeric", []),
+        multihot=spec.get("multihot", []),
+        label=spec.get("label", "label"),
+        user=spec.get("user", "user_id"),
+        time=spec.get("time"),
+        seed=spec.get("split_seed", 0),
+    )
+
+
+def _add_data_args(p: argparse.ArgumentParser, default: str | None) -> None:
+    p.add_argument("--data", default=default, help="ml-1m | ml-100k | path to a CSV/TSV/Parquet file")
+    p.add_argument("--categorical", default=None, help="file data: comma-separated categorical columns")
+    p.add_argument("--numeric", default=None, help="file data: comma-separated numeric columns")
+    p.add_argument("--multihot", default=None, help="file data: comma-separated '|'-token columns")
+    p.add_argument("--label", default="label", help="file data: the 0/1 label column")
+    p.add_argument("--user", default="user_id", help="file data: the user id column (for GAUC)")
+    p.add_argument("--time", default=None, help="file data: timestamp column (per-user time split)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the split's tie-breaking/random order")
+
+
+def _data_spec(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "data": args.data,
+        "categorical": _csv_list(args.categorical),
+        "numeric": _csv_list(args.numeric),
+        "multihot": _csv_list(args.multihot),
+        "label": args.label,
+        "user": args.user,
+        "time": args.time,
+        "split_seed": args.split_seed,
+    }
+
+
+def _encode(splits: CTRSplits) -> tuple[FeatureSchema, Any, Any, Any]:
+    schema = FeatureSchema.fit(splits)
+    try:
+        return schema, schema.encode(splits.train), schema.encode(splits.valid), schema.encode(splits.test)
+    except (KeyError, ValueError) as err:
+        raise DataError(f"{splits.name}: cannot encode the data: {err}") from err
+
+
+def _rows(metrics: dict[str, dict[str, float]], model: str) -> list[dict[str, Any]]:
+    return [{"model": model, "split": split, **vals} for split, vals in metrics.items()]
+
+
+def _train(argv: list[str]) -> int:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--model", default="deepfm")
+    known, _ = pre.parse_known_args(argv)
+    if known.model not in MODELS:
+        fail(f"unknown model '{known.model}'; valid models: {', '.join(MODELS)}")
+    model_cls_cfg = MODELS[known.model][1]
+    parser = argparse.ArgumentParser(prog="mercato ctr train", description="Train a CTR model.")
+    parser.add_argument("--model", default="deepfm", help=f"one of {', '.join(MODELS)}")
+    _add_data_args(parser, "ml-1m")
+    parser.add_argument("--resume", action="store_true", help="continue from <output-dir>/checkpoint")
+    add_common_args(parser)
+    parser.epilog = config_help(model_cls_cfg) + "\n" + config_help(TrainerConfig).split("\n", 1)[1]
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    flat: Any
+    args, flat = parse_config(parser, argv, _flat_config_class(model_cls_cfg))
+    model_cfg, trainer_cfg = split_config(flat, model_cls_cfg)
+    spec = _data_spec(args)
+    try:  # everything that can fail on the user's data happens before the run folder is created
+        splits = load_data(spec)
+        schema, train, valid, test = _encode(splits)
+    except DataError as err:
+        fail(str(err))
+    run_dir = make_run_dir("ctr", args.output_dir)
+    log.info("run folder %s; %s: %s", run_dir, splits.name, splits.summary())
+    write_config(run_dir, flat)
+    atomic_write_json(run_dir / "run.json", {"model": args.model, **spec})
+    atomic_write_text(run_dir / "schema.json", schema.to_json())
+    torch.manual_seed(trainer_cfg.seed)
+    model = build_model(args.model, schema, model_cfg)
+    trainer = CTRTrainer(model, trainer_cfg, train, valid, output_dir=run_dir)
+    result = trainer.fit(resume=args.resume)
+    metrics = {"valid": trainer.evaluate(valid), "test": trainer.evaluate(test)}
+    write_metrics(
+        run_dir,
+        {
+            "model": args.model,
+            "data": splits.name,
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "stopped_early": result.stopped_early,
+            "history": result.history,
+            **metrics,
+        },
+    )
+    print_table(_rows(metrics, args.model))
+    print(f"run folder: {run_dir}")
+    return 0
+
+
+def _eval(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="mercato ctr eval", description="Evaluate a trained run on test.")
+    parser.add_argument("--run-dir", required=True, help="a folder written by `mercato ctr train`")
+    parser.add_argument("--data", default=None, help="evaluate on other data (default: the run's data)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    run_dir = Path(args.run_dir)
+    for name in ("run.json", "config.yaml", "schema.json"):
+        if not (run_dir / name).is_file():
+            fail(f"{run_dir}: not a CTR run folder ({name} missing)")
+    weights = (
+        run_dir / "best" if (run_dir / "best" / "model.safetensors").is_file() else run_dir / "checkpoint"
+    )
+    if not (weights / "model.safetensors").is_file():
+        fail(f"{run_dir}: no trained weights (best/ or checkpoint/ missing)")
+    spec = json.loads((run_dir / "run.json").read_text())
+    if args.data is not None:
+        spec["data"] = args.data
+    model_cfg_cls = MODELS[spec["model"]][1]
+    try:
+        flat: Any = load_config(_flat_config_class(model_cfg_cls), run_dir / "config.yaml")
+    except ConfigError as err:
+        fail(str(err))
+    model_cfg, trainer_cfg = split_config(flat, model_cfg_cls)
+    schema = FeatureSchema.from_json((run_dir / "schema.json").read_text())
+    try:
+        test = schema.encode(load_data(spec).test)
+    except (DataError, KeyError) as err:
+        fail(str(err))
+    model = build_model(spec["model"], schema, model_cfg)
+    model.load_state_dict(load_checkpoint(weights).model_state)
+    trainer = CTRTrainer(model, trainer_cfg, test, test)
+    metrics = {"test": trainer.evaluate(test)}
+    atomic_write_json(run_dir / "eval.json", metrics)
+    print_table(_rows(metrics, spec["model"]))
+    return 0
+
+
+VERBS = {"train": _train, "eval": _eval}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``mercato ctr``."""
+    args = list(argv or [])
+    if not args or args[0] in ("-h", "--help"):
+        print("usage: mercato ctr {train,eval} [options]   (mercato ctr <verb> --help for options)")
+        print(f"models: {', '.join(MODELS)}; data: {', '.join(BUILTIN_DATA)} or a CSV/TSV/Parquet path")
+        return 0 if args else 2
+    if args[0] not in VERBS:
+        fail(f"unknown verb '{args[0]}'; valid: {', '.join(VERBS)}")
+    return VERBS[args[0]](args[1:])

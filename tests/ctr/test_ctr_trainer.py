@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from mercato.core.metrics import auc, gauc, logloss
+from mercato.ctr import CTRModel, CTRTensors, FeatureSchema
+from mercato.ctr.baselines import LR, DeepFM, DeepFMConfig
+from mercato.ctr.trainer import CTRTrainer, NonFiniteLossError, TrainerConfig
+from mercato.data import CTRSplits
+
+
+def _tensors(schema: FeatureSchema, splits: CTRSplits) -> tuple[CTRTensors, CTRTensors]:
+    return schema.encode(splits.train), schema.encode(splits.valid)
+
+
+def _deepfm(schema: FeatureSchema, seed: int = 0) -> DeepFM:
+    torch.manual_seed(seed)
+    return DeepFM(schema, DeepFMConfig(embed_dim=4, hidden_units=(8,), dropout=0.2))
+
+
+def test_fit_learns_and_records_history(schema: FeatureSchema, splits: CTRSplits) -> None:
+    train, valid = _tensors(schema, splits)
+    cfg = TrainerConfig(epochs=5, batch_size=16, lr=3e-2, patience=0, progress=False)
+    result = CTRTrainer(_deepfm(schema), cfg, train, valid).fit()
+    assert [h["epoch"] for h in result.history] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.global_step == 5 * 4
+    assert 1 <= result.best_epoch <= 5
+    best = max(result.history, key=lambda h: h["valid_auc"])
+    assert result.best_valid["auc"] == best["valid_auc"]
+
+
+class _ScriptedTrainer(CTRTrainer):
+    """Validation AUC follows a script; records the weights seen at each evaluation."""
+
+    def __init__(self, *args: Any, aucs: list[float], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.aucs = list(aucs)
+        self.seen: list[dict[str, torch.Tensor]] = []
+
+    def evaluate(self, data: CTRTensors) -> dict[str, float]:
+        self.seen.append({k: v.clone() for k, v in self.model.state_dict().items()})
+        return {"auc": self.aucs.pop(0), "gauc": 0.5, "logloss": 0.7}
+
+
+def test_early_stopping_restores_best_epoch(schema: FeatureSchema, splits: CTRSplits) -> None:
+    train, valid = _tensors(schema, splits)
+    cfg = TrainerConfig(epochs=10, batch_size=16, lr=1e-2, patience=2, progress=False)
+    trainer = _ScriptedTrainer(LR(schema), cfg, train, valid, aucs=[0.6, 0.7, 0.65, 0.69, 0.9])
+    result = trainer.fit()
+    assert result.stopped_early
+    assert len(result.history) == 4  # epochs 3 and 4 did not improve on epoch 2
+    assert result.best_epoch == 2
+    for k, v in trainer.model.state_dict().items():
+        assert torch.equal(v, trainer.seen[1][k])
+    assert not torch.equal(trainer.seen[1]["weights.table.weight"], trainer.seen[3]["weights.table.weight"])
+
+
+@pytest.mark.parametrize("kill_at", [11, 16])  # mid-epoch (last checkpoint at step 9) and at an epoch end
+def test_resume_after_kill_matches_uninterrupted_run(
+    schema: FeatureSchema, splits: CTRSplits, tmp_path: Path, kill_at: int
+) -> None:
+    train, valid = _tensors(schema, splits)
+    cfg = TrainerConfig(
+        epochs=3, batch_size=8, lr=1e-2, patience=0, seed=3, checkpoint_every_steps=3, progress=False
+    )
+    full = CTRTrainer(_deepfm(schema), cfg, train, valid, tmp_path / "full")
+    full_result = full.fit()
+
+    first = CTRTrainer(_deepfm(schema), cfg, train, valid, tmp_path / "resumed")
+    partial = first.fit(stop_after_steps=kill_at)
+    assert partial.interrupted and partial.global_step == kill_at
+    # a fresh process: new model object with different initial weights, state comes from the checkpoint
+    second = CTRTrainer(_deepfm(schema, seed=99), cfg, train, valid, tmp_path / "resumed")
+    resumed = second.fit(resume=True)
+
+    assert resumed.global_step == full_result.global_step == 24
+    assert resumed.history == full_result.history
+    assert resumed.best_epoch == full_result.best_epoch
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, second.model.state_dict()[k]), k
+    assert second.evaluate(valid) == full.evaluate(valid)
+
+
+def test_resume_without_output_dir_is_an_error(schema: FeatureSchema, splits: CTRSplits) -> None:
+    train, valid = _tensors(schema, splits)
+    with pytest.raises(ValueError, match="output_dir"):
+        CTRTrainer(LR(schema), TrainerConfig(progress=False), train, valid).fit(resume=True)
+
+
+def test_checkpoint_and_best_folders_written(
+    schema: FeatureSchema, splits: CTRSplits, tmp_path: Path
+) -> None:
+    train, valid = _tensors(schema, splits)
+    cfg = TrainerConfig(epochs=2, batch_size=32, progress=False)
+    CTRTrainer(LR(schema), cfg, train, valid, tmp_path).fit()
+    for folder in ("checkpoint", "best"):
+        assert (tmp_path / folder / "model.safetensors").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp leftovers
+
+
+def test_evaluate_agrees_with_core_metrics(schema: FeatureSchema, splits: CTRSplits) -> None:
+    train, valid = _tensors(schema, splits)
+    model = _deepfm(schema)
+    trainer = CTRTrainer(model, TrainerConfig(eval_batch_size=5, progress=False), train, valid)
+    model.eval()
+    with torch.no_grad():
+        prob = torch.sigmoid(model(valid.batch(slice(None)))).numpy().astype(np.float64)
+    got = trainer.evaluate(valid)
+    y, u = valid.label.numpy(), valid.user.numpy()
+    assert got["auc"] == pytest.approx(auc(y, prob), abs=1e-9)
+    assert got["gauc"] == pytest.approx(gauc(u, y, prob), abs=1e-9)
+    assert got["logloss"] == pytest.approx(logloss(y, prob), abs=1e-6)
+    assert np.allclose(trainer.predict(valid), prob, atol=1e-6)
+    assert trainer.predict(valid).shape == (len(valid),)
+
+
+class _NaNModel(CTRModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.w + torch.full(batch["label"].shape, float("nan"))
+
+
+def test_nan_loss_raises_clear_error(schema: FeatureSchema, splits: CTRSplits) -> None:
+    train, valid = _tensors(schema, splits)
+    trainer = CTRTrainer(_NaNModel(), TrainerConfig(batch_size=16, progress=False), train, valid)
+    with pytest.raises(NonFiniteLossError, match="epoch 1, step 1"):
+        trainer.fit()
+
+
+def test_auxiliary_loss_is_added(schema: FeatureSchema, splits: CTRSplits) -> None:
+    class _Aux(LR):
+        def auxiliary_loss(self) -> torch.Tensor:
+            return self.bias**2 * 100.0  # pulls the bias to 0
+
+    train, valid = _tensors(schema, splits)
+    cfg = TrainerConfig(epochs=3, batch_size=64, lr=0.1, patience=0, progress=False)
+    plain, aux = LR(schema), _Aux(schema)
+    CTRTrainer(plain, cfg, train, valid).fit()
+    CTRTrainer(aux, cfg, train, valid).fit()
+    assert abs(aux.bias.item()) < abs(plain.bias.item())
