@@ -80,7 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--steps", default=None, help=f"comma-separated subset of {[n for n, _ in DEMO_STEPS]}"
     )
-    parser.add_argument("--num-threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--num-threads", type=int, default=1, help="torch CPU threads (1: fastest on small or busy machines)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(list(argv) if argv is not None else None)
     setup_logging(args.verbose)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import mercato.core.metrics  # noqa: F401  (heavy lazy imports happen at collection, not in a timed test)
 import mercato.ctr.cli  # noqa: F401
@@ -52,3 +55,12 @@ def splits() -> CTRSplits:
 @pytest.fixture
 def schema(splits: CTRSplits) -> FeatureSchema:
     return FeatureSchema.fit(splits, n_buckets=4, max_tokens=3)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny tensors run faster on one thread, and much faster on a busy machine (no OpenMP spin-waits)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

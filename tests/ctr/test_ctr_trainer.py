@@ -147,3 +147,23 @@ def test_auxiliary_loss_is_added(schema: FeatureSchema, splits: CTRSplits) -> No
     CTRTrainer(plain, cfg, train, valid).fit()
     CTRTrainer(aux, cfg, train, valid).fit()
     assert abs(aux.bias.item()) < abs(plain.bias.item())
+
+
+def test_embedding_l2_and_weight_decay_go_to_separate_groups(
+    schema: FeatureSchema, splits: CTRSplits
+) -> None:
+    train, valid = _tensors(schema, splits)
+    model = _deepfm(schema)
+    cfg = TrainerConfig(weight_decay=1e-5, embedding_l2=1e-3, progress=False)
+    groups = CTRTrainer(model, cfg, train, valid).optimizer.param_groups
+    emb_ids = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    assert [g["weight_decay"] for g in groups] == [1e-3, 1e-5]
+    assert {id(p) for p in groups[0]["params"]} == emb_ids
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
+def test_cuda_without_gpu_is_a_clear_error(schema: FeatureSchema, splits: CTRSplits) -> None:
+    train, valid = _tensors(schema, splits)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        CTRTrainer(LR(schema), TrainerConfig(device="cuda"), train, valid)

@@ -168,7 +168,10 @@ def _train(argv: list[str]) -> int:
     run_dir = make_run_dir("ctr", args.output_dir)
     log.info("run folder %s; %s: %s", run_dir, splits.name, splits.summary())
     write_config(run_dir, flat)
-    atomic_write_json(run_dir / "run.json", {"model": args.model, **spec})
+    stored = dict(
+        spec, data=spec["data"] if spec["data"] in BUILTIN_DATA else str(Path(spec["data"]).resolve())
+    )
+    atomic_write_json(run_dir / "run.json", {"model": args.model, **stored})
     atomic_write_text(run_dir / "schema.json", schema.to_json())
     torch.manual_seed(trainer_cfg.seed)
     model = build_model(args.model, schema, model_cfg)

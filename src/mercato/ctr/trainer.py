@@ -156,12 +156,11 @@ class CTRTrainer:
         if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
             return False
         created = False
+        if self.device.type == "cuda" and self.device.index is None:  # one GPU per local rank
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(self.device)
+            self.model.to(self.device)
         if not dist.is_initialized():
-            if self.device.type == "cuda":
-                local = int(os.environ.get("LOCAL_RANK", "0"))
-                self.device = torch.device("cuda", local)
-                torch.cuda.set_device(self.device)
-                self.model.to(self.device)
             dist.init_process_group(backend="nccl" if self.device.type == "cuda" else "gloo")
             created = True
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()

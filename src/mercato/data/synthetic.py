@@ -51,7 +51,9 @@ def pair_strengths(
     """Draw ``num_pairs`` distinct ordered pairs ``(i, j), i != j`` and their strengths; ``S`` is ``(F, F)``."""
     all_pairs = [(i, j) for i in range(num_fields) for j in range(num_fields) if i != j]
     if not 0 <= num_pairs <= len(all_pairs):
-        raise ValueError(f"num_pairs must lie in [0, {len(all_pairs)}] for {num_fields} fields, got {num_pairs}")
+        raise ValueError(
+            f"num_pairs must lie in [0, {len(all_pairs)}] for {num_fields} fields, got {num_pairs}"
+        )
     chosen = rng.choice(len(all_pairs), size=num_pairs, replace=False)
     pairs = [all_pairs[c] for c in sorted(chosen)]
     s = np.zeros((num_fields, num_fields))

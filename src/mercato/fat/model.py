@@ -161,6 +161,8 @@ class FieldAwareTransformer(CTRModel):
         The copy is in eval mode and computes the same outputs as ``self.eval()`` without touching bases,
         routers or meta-embeddings.
         """
+        for lin in self.field_linears():  # drop graph-attached routing state (not deep-copyable)
+            lin.last_logits = lin.last_routing = None
         served = copy.deepcopy(self).eval()
         if served.meta is not None:
             meta = served.meta.detach()

@@ -130,6 +130,10 @@ def generate_chat(
     seconds = time.perf_counter() - t0
     result = GenerationResult(texts=texts, num_tokens=counts, seconds=seconds, prompt_tokens=prompt_lens)
     logger.info(
-        "%s: %d answers, %.1f tokens/answer, %.1f tokens/s", desc, len(texts), result.mean_tokens, result.tokens_per_s
+        "%s: %d answers, %.1f tokens/answer, %.1f tokens/s",
+        desc,
+        len(texts),
+        result.mean_tokens,
+        result.tokens_per_s,
     )
     return result

@@ -141,7 +141,7 @@ def _dequantise_smollm2(target: Path) -> None:
     config = loaded.config
     if hasattr(config, "quantization_config"):
         delattr(config, "quantization_config")
-    clean = LlamaForCausalLM(config)
+    clean = LlamaForCausalLM(config)  # type: ignore[arg-type]
     clean.load_state_dict(loaded.state_dict(), strict=True)
     clean.config.tie_word_embeddings = bool(getattr(config, "tie_word_embeddings", True))
     if tokenizer.pad_token is None:
@@ -173,9 +173,13 @@ def load_local(path: str | Path, device: str = "auto", dtype: torch.dtype = torc
 
     folder = Path(path).expanduser()
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: model folder not found (expected 'smollm2', 'tiny' or a folder path)")
+        raise FileNotFoundError(
+            f"{folder}: model folder not found (expected 'smollm2', 'tiny' or a folder path)"
+        )
     if not _is_hf_folder(folder):
-        raise FileNotFoundError(f"{folder}: not a Hugging Face model folder (config.json and *.safetensors needed)")
+        raise FileNotFoundError(
+            f"{folder}: not a Hugging Face model folder (config.json and *.safetensors needed)"
+        )
     dev = resolve_device(device)
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=dtype)
@@ -183,7 +187,7 @@ def load_local(path: str | Path, device: str = "auto", dtype: torch.dtype = torc
         tokenizer.pad_token = tokenizer.eos_token
     if not getattr(tokenizer, "chat_template", None):
         tokenizer.chat_template = CHATML_TEMPLATE
-    model.to(dev)
+    model.to(dev)  # type: ignore[arg-type]
     return Policy(model=model, tokenizer=tokenizer, device=dev, source=str(folder))
 
 

@@ -149,6 +149,6 @@ def as_trl_reward(fn: Callable[..., float], name: str | None = None) -> Callable
             out.append(float(fn(completion_text(completion), **row)))
         return out
 
-    reward.__name__ = name or getattr(fn, "__name__", "reward")
+    reward.__name__ = str(name or getattr(fn, "__name__", "reward"))
     reward.__qualname__ = reward.__name__
     return reward

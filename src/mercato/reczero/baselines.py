@@ -78,7 +78,9 @@ class BiasBaseline:
 
     def predict(self, users: Sequence[int], items: Sequence[int]) -> np.ndarray:
         """(N,) predictions."""
-        pred = [self.mu_ + self.bu_.get(int(u), 0.0) + self.bi_.get(int(i), 0.0) for u, i in zip(users, items)]
+        pred = [
+            self.mu_ + self.bu_.get(int(u), 0.0) + self.bi_.get(int(i), 0.0) for u, i in zip(users, items)
+        ]
         return np.clip(np.asarray(pred, dtype=np.float64), self.lo, self.hi)
 
 
@@ -95,7 +97,15 @@ class MatrixFactorization:
         lo: float = 1.0,
         hi: float = 5.0,
     ) -> None:
-        self.dim, self.epochs, self.lr, self.reg, self.seed, self.lo, self.hi = dim, epochs, lr, reg, seed, lo, hi
+        self.dim, self.epochs, self.lr, self.reg, self.seed, self.lo, self.hi = (
+            dim,
+            epochs,
+            lr,
+            reg,
+            seed,
+            lo,
+            hi,
+        )
         self.mu_ = 0.0
         self.user_index_: dict[int, int] = {}
         self.item_index_: dict[int, int] = {}

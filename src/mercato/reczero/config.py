@@ -27,7 +27,7 @@ class DataConfig:
     """MovieLens-100K, per-user time split: last rating = test, second-to-last = validation, rest = train."""
 
     variant: str = "100k"  # MovieLens variant read from the installed data package ("100k" or "1m")
-    history_len: int = 8  # k, most recent rated items shown in the prompt (paper: full history; CPU: short)
+    history_len: int = 4  # k, most recent rated items shown in the prompt (paper: full history; CPU: short)
     min_history: int = 5  # users with fewer earlier ratings are not used as targets
     num_test_users: int = 300  # held-out users; their last rating is the test target
     num_val_users: int = 100  # users whose second-to-last rating forms the validation set
@@ -62,6 +62,7 @@ class SFTStageConfig:
     teacher_url: str = ""  # OpenAI-compatible base URL (e.g. http://localhost:8000/v1) when rationale=teacher
     teacher_model: str = ""  # teacher model name at that endpoint
     save_steps: int = 50  # checkpoint every this many optimizer steps (resumable)
+    trainable_layers: int = 0  # train only the top N decoder blocks (0 = all; CPU budget option, ours)
 
 
 @dataclass
@@ -79,6 +80,7 @@ class GRPOStageConfig:
     scale_rewards: Literal["group", "batch", "none"] = "group"  # Â = (r - mean) / std of the group
     max_completion_length: int = 96  # longest rollout in tokens (CPU budget; paper allows long reasoning)
     save_steps: int = 5  # checkpoint every this many steps (resumable)
+    trainable_layers: int = 0  # train only the top N decoder blocks (0 = all; CPU budget option, ours)
 
 
 @dataclass
@@ -88,7 +90,9 @@ class EvalConfig:
     max_new_tokens: int = 96  # longest answer in tokens
     batch_size: int = 16  # prompts per generate call
     temperature: float = 0.0  # 0 = greedy decoding
-    fallback: Literal["user_mean", "item_mean", "global_mean"] = "user_mean"  # prediction when rate unparsable
+    fallback: Literal["user_mean", "item_mean", "global_mean"] = (
+        "user_mean"  # prediction when rate unparsable
+    )
 
 
 @dataclass
@@ -106,7 +110,7 @@ class BaselineConfig:
 class RecZeroConfig:
     """Everything a RecZero / RecOne run needs."""
 
-    method: Literal["reczero", "recone"] = "recone"  # reczero = GRPO from the base model; recone = SFT then GRPO
+    method: Literal["reczero", "recone"] = "recone"  # reczero: GRPO only; recone: SFT, then GRPO
     model: str = "smollm2"  # policy: "smollm2" (packaged), "tiny" (random, tests) or a local HF folder
     device: str = "auto"  # "auto" picks CUDA/MPS when present, else CPU
     seed: int = 0  # global seed

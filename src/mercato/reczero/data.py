@@ -119,7 +119,9 @@ def _genres(meta: dict[int, dict[str, Any]], item_id: int) -> str:
     return str(m["genres"]) if m is not None and m["genres"] else "unknown"
 
 
-def build_data(cfg: DataConfig, ratings: pd.DataFrame | None = None, items: pd.DataFrame | None = None) -> RecZeroData:
+def build_data(
+    cfg: DataConfig, ratings: pd.DataFrame | None = None, items: pd.DataFrame | None = None
+) -> RecZeroData:
     """Load MovieLens (or use the given frames), split by time and build train/valid/test examples."""
     if ratings is None or items is None:
         from mercato.data.movielens import load_movielens
@@ -153,7 +155,10 @@ def build_data(cfg: DataConfig, ratings: pd.DataFrame | None = None, items: pd.D
         global_mean=global_mean,
     )
     logger.info(
-        "RecZero data: %d train prompts, %d valid, %d test targets", len(data.train), len(data.valid), len(data.test)
+        "RecZero data: %d train prompts, %d valid, %d test targets",
+        len(data.train),
+        len(data.valid),
+        len(data.test),
     )
     return data
 
@@ -163,5 +168,7 @@ def examples_to_rows(examples: list[RatingExample], system_prompt: str | None = 
     rows = []
     for ex in examples:
         msgs = build_messages(ex) if system_prompt is None else build_messages(ex, system_prompt)
-        rows.append({"prompt": msgs, "rating": ex.rating, "user_mean": ex.user_mean, "item_mean": ex.item_mean})
+        rows.append(
+            {"prompt": msgs, "rating": ex.rating, "user_mean": ex.user_mean, "item_mean": ex.item_mean}
+        )
     return rows

@@ -31,12 +31,9 @@ __all__ = [
 TAGS: tuple[str, str, str, str] = ("analyze user", "analyze item", "match", "rate")
 
 SYSTEM_PROMPT = (
-    "You predict how a user will rate a movie from 1 to 5 stars. Think in four short steps, each inside its tag, "
-    "in this order:\n"
-    "<analyze user>the user's tastes, from the history</analyze user>\n"
-    "<analyze item>the target movie's key aspects</analyze item>\n"
-    "<match>how well the movie fits the user</match>\n"
-    "<rate>a number from 1 to 5 only</rate>"
+    "Predict the user's rating of the target movie (1-5 stars). Reply with four short steps in this order: "
+    "<analyze user>user's tastes</analyze user><analyze item>movie's aspects</analyze item>"
+    "<match>fit</match><rate>number only</rate>"
 )
 
 
@@ -69,11 +66,11 @@ def _fmt_rating(r: float) -> str:
 
 def user_prompt(ex: RatingExample) -> str:
     """The user turn: history, user mean, target item, item mean."""
-    lines = ["User history (oldest first; title [genres]: rating):"]
+    lines = ["History (title [genres]: rating):"]
     lines += [f"- {h.title} [{h.genres}]: {_fmt_rating(h.rating)}" for h in ex.history]
-    lines.append(f"User average rating: {ex.user_mean:.2f}")
+    lines.append(f"User average: {ex.user_mean:.2f}")
     lines.append(f"Target movie: {ex.title} [{ex.genres}]")
-    lines.append(f"Target movie average rating: {ex.item_mean:.2f}")
+    lines.append(f"Target average: {ex.item_mean:.2f}")
     return "\n".join(lines)
 
 
@@ -102,12 +99,12 @@ def template_rationale(ex: RatingExample, rating: float | None = None, close_ban
     y = ex.rating if rating is None else rating
     liked = _genre_counts(ex.history, "liked")
     disliked = [g for g in _genre_counts(ex.history, "disliked") if g not in liked]
-    user = f"Average {ex.user_mean:.1f}."
+    user = f"Avg {ex.user_mean:.1f}."
     user += f" Likes {', '.join(liked)}." if liked else " No clear favourite genre."
     if disliked:
         user += f" Dislikes {', '.join(disliked)}."
     genres = [g for g in ex.genres.split("|") if g]
-    item = f"{', '.join(genres) or 'Unknown genre'}. Average {ex.item_mean:.1f}."
+    item = f"{', '.join(genres) or 'Unknown genre'}. Avg {ex.item_mean:.1f}."
     shared = [g for g in genres if g in liked]
     bad = [g for g in genres if g in disliked]
     if shared:
@@ -115,15 +112,15 @@ def template_rationale(ex: RatingExample, rating: float | None = None, close_ban
     elif bad:
         fit = f"Has disliked {', '.join(bad)}."
     else:
-        fit = "No strong genre signal."
+        fit = "No genre match."
     expected = (ex.user_mean + ex.item_mean) / 2.0
     if y > expected + close_band:
-        fit += " Expect above the averages."
+        fit += " Above average."
     elif y < expected - close_band:
-        fit += " Expect below the averages."
+        fit += " Below average."
     else:
-        fit += " Expect near the averages."
+        fit += " Near average."
     return (
-        f"<analyze user>{user}</analyze user>\n<analyze item>{item}</analyze item>\n"
-        f"<match>{fit}</match>\n<rate>{_fmt_rating(y)}</rate>"
+        f"<analyze user>{user}</analyze user><analyze item>{item}</analyze item>"
+        f"<match>{fit}</match><rate>{_fmt_rating(y)}</rate>"
     )

@@ -20,7 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mercato.llm.rewards import as_trl_reward, check_tagged_format, extract_tag, parse_number, tag_partial_credit
+from mercato.llm.rewards import (
+    as_trl_reward,
+    check_tagged_format,
+    extract_tag,
+    parse_number,
+    tag_partial_credit,
+)
 from mercato.reczero.config import RewardConfig
 from mercato.reczero.prompts import TAGS
 
@@ -89,7 +95,9 @@ class ParsedRating:
         return sum(self.valid_format) / max(len(self.valid_format), 1)
 
 
-def predict_ratings(texts: Sequence[str], fallbacks: Sequence[float], cfg: RewardConfig = _DEFAULT) -> ParsedRating:
+def predict_ratings(
+    texts: Sequence[str], fallbacks: Sequence[float], cfg: RewardConfig = _DEFAULT
+) -> ParsedRating:
     """Parse each completion's rating; when unparsable, use its fallback (e.g. the user mean) and count it.
 
     A rating is taken from the last ``<rate>`` tag even if another stage is malformed (so format validity and
