@@ -53,7 +53,7 @@ FULL: dict[str, Any] = {
     "ml_trainer": {"epochs": 1, "batch_size": 2048, "lr": 2e-3, "patience": 0},
     "widths": [8, 16, 32, 64, 128],
     "scaling_rows": 100_000,  # first rows of the synthetic training split
-    "scaling_trainer": {"epochs": 1, "batch_size": 2048, "lr": 2e-3, "patience": 0},
+    "scaling_trainer": {"epochs": 2, "batch_size": 1024, "lr": 2e-3, "patience": 0},
     "speed_width": 32,
 }
 QUICK: dict[str, Any] = {
@@ -141,6 +141,7 @@ def fit_power_law(widths: list[int], aucs: list[float], ceiling: float) -> dict[
 def scaling(data: EncodedData, plan: dict[str, Any], threads: int) -> dict[str, Any]:
     """Test AUC vs width d for FAT and the Transformer (seed 0) and the power-law fits."""
     out: dict[str, Any] = {"widths": plan["widths"], "auc": {}, "params": {}, "fit": {}}
+    out["trainer"], out["train_rows"] = plan["scaling_trainer"], len(data.train)
     for name in ("fat", "transformer"):
         aucs, params = [], []
         for width in plan["widths"]:
@@ -349,8 +350,8 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
             for m in ("fat", "transformer")
         ]
         body = (
-            f"Synthetic data (first {results['plan']['scaling_rows']:,} training rows), seed 0, "
-            f"{results['plan']['scaling_trainer']['epochs']} epoch(s) per width, same trainer settings for both. Fit: "
+            f"Synthetic data (first {sc['train_rows']:,} training rows), seed 0, {sc['trainer']['epochs']} epoch(s) "
+            f"per width, batch {sc['trainer']['batch_size']}, lr {sc['trainer']['lr']}, same settings for both. Fit: "
             f"`AUC(d) = AUC_Bayes - c d^(-alpha)` with AUC_Bayes = {sc['bayes_auc']:.4f} fixed (scipy `curve_fit`).\n\n"
             + markdown_table(["d", "FAT AUC", "Transformer AUC", "FAT params", "Transformer params"], rows)
             + "\n\n"

@@ -7,8 +7,8 @@ Examples::
         --multihot tags --label clicked --user user_id --time ts --output-dir runs/ctr/mine
     mercato ctr eval --run-dir runs/ctr/mine
 
-Config keys of the model and of the trainer share one flat namespace (``--embed-dim 32 --batch-size 2048``,
-or the same keys in a YAML file given by ``--config``). A run folder holds ``config.yaml`` (those keys, reusable
+Config keys of the model and of the trainer share one flat namespace (``--embed-dim 32 --batch-size 2048``, or
+the same keys in a YAML file given by ``--config``). A run folder holds ``config.yaml`` (those keys, reusable
 with ``--config``), ``run.json`` (model name and data source), ``schema.json``, ``checkpoint/``, ``best/`` and
 ``metrics.json``.
 """
@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +34,7 @@ from mercato.core.runs import atomic_write_json, atomic_write_text, make_run_dir
 from mercato.ctr.base import CTRModel
 from mercato.ctr.baselines import FM, LR, DCNv2, DCNv2Config, DeepFM, DeepFMConfig, FMConfig, LRConfig
 from mercato.ctr.schema import FeatureSchema
-from mercato.ctr.trainer import CTRTrainer, TrainerConfig
+from mercato.ctr.trainer import CTRTrainer, NonFiniteLossError, TrainerConfig
 from mercato.data import CTRSplits, DataError, ctr_from_table, movielens_ctr
 
 __all__ = ["MODELS", "build_model", "load_data", "main", "split_config"]
@@ -165,19 +166,27 @@ def _train(argv: list[str]) -> int:
         schema, train, valid, test = _encode(splits)
     except DataError as err:
         fail(str(err))
-    run_dir = make_run_dir("ctr", args.output_dir)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes and prints
+    if distributed and args.output_dir is None:
+        fail("under torchrun pass --output-dir so that every rank uses the same run folder")
+    run_dir = make_run_dir("ctr", args.output_dir) if is_main else Path(args.output_dir)
     log.info("run folder %s; %s: %s", run_dir, splits.name, splits.summary())
-    write_config(run_dir, flat)
-    stored = dict(
-        spec, data=spec["data"] if spec["data"] in BUILTIN_DATA else str(Path(spec["data"]).resolve())
-    )
-    atomic_write_json(run_dir / "run.json", {"model": args.model, **stored})
-    atomic_write_text(run_dir / "schema.json", schema.to_json())
+    if is_main:
+        write_config(run_dir, flat)
+        data = spec["data"] if spec["data"] in BUILTIN_DATA else str(Path(spec["data"]).resolve())
+        atomic_write_json(run_dir / "run.json", {"model": args.model, **spec, "data": data})
+        atomic_write_text(run_dir / "schema.json", schema.to_json())
     torch.manual_seed(trainer_cfg.seed)
     model = build_model(args.model, schema, model_cfg)
-    trainer = CTRTrainer(model, trainer_cfg, train, valid, output_dir=run_dir)
-    result = trainer.fit(resume=args.resume)
+    try:
+        trainer = CTRTrainer(model, trainer_cfg, train, valid, output_dir=run_dir)
+        result = trainer.fit(resume=args.resume)
+    except (ValueError, NonFiniteLossError) as err:
+        fail(str(err))
     metrics = {"valid": trainer.evaluate(valid), "test": trainer.evaluate(test)}
+    if not is_main:
+        return 0
     write_metrics(
         run_dir,
         {

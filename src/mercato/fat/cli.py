@@ -102,8 +102,10 @@ class EncodedData:
 def get_data(spec: dict[str, Any]) -> tuple[CTRSplits, dict[str, Any]]:
     """Load ``synthetic`` (seeded by ``split_seed``), ``ml-1m``/``ml-100k`` or a user's table; also extras."""
     if spec["data"] == "synthetic":
+        fields = int(spec.get("synthetic_fields", 10))
         syn = field_interaction_data(
-            num_fields=spec.get("synthetic_fields", 10),
+            num_fields=fields,
+            num_pairs=min(8, fields * (fields - 1)),
             n_samples=spec.get("synthetic_rows", 200_000),
             seed=spec.get("split_seed", 0),
         )
@@ -131,13 +133,17 @@ def build_model(name: str, schema: FeatureSchema, overrides: dict[str, Any] | No
 
 
 def train_model(
-    model: CTRModel, data: EncodedData, trainer_cfg: TrainerConfig, output_dir: str | Path | None = None
+    model: CTRModel,
+    data: EncodedData,
+    trainer_cfg: TrainerConfig,
+    output_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train with :class:`CTRTrainer` and return test metrics, timings and the trainer's history."""
     torch.manual_seed(trainer_cfg.seed)
     trainer = CTRTrainer(model, trainer_cfg, data.train, data.valid, output_dir=output_dir)
     start = time.perf_counter()
-    result = trainer.fit()
+    result = trainer.fit(resume=resume)
     seconds = time.perf_counter() - start
     test = trainer.evaluate(data.test)
     return {
@@ -195,6 +201,7 @@ def _train(argv: list[str]) -> int:
         prog="mercato fat train", description="Train the Field-Aware Transformer."
     )
     _add_data_args(parser)
+    parser.add_argument("--resume", action="store_true", help="continue from <output-dir>/checkpoint")
     add_common_args(parser)
     parser.epilog = config_help(FATConfig) + "\n" + config_help(TrainerConfig).split("\n", 1)[1]
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -209,7 +216,7 @@ def _train(argv: list[str]) -> int:
     atomic_write_text(run_dir / "schema.json", data.schema.to_json())
     torch.manual_seed(trainer_cfg.seed)
     model = FieldAwareTransformer(data.schema, fat_cfg)
-    out = train_model(model, data, trainer_cfg, output_dir=run_dir)
+    out = train_model(model, data, trainer_cfg, output_dir=run_dir, resume=args.resume)
     served = model.export()
     save_checkpoint(run_dir / "export", served, None, {"exported": True})
     save_heatmap(

@@ -76,7 +76,12 @@ class ClassifierDRE(BaseEstimator):
         check_fitted(self, "classifier_")
         x = check_query(self, X)
         self.last_nfe_ = 1
-        return np.asarray(self.classifier_.decision_function(x), dtype=np.float64) + self.log_prior_
+        if hasattr(self.classifier_, "decision_function"):
+            logit = np.asarray(self.classifier_.decision_function(x), dtype=np.float64)
+        else:  # MLPClassifier: logit of the clipped probability of class 1 (p)
+            prob = np.clip(self.classifier_.predict_proba(x)[:, 1], 1e-15, 1 - 1e-15)
+            logit = np.log(prob) - np.log1p(-prob)
+        return logit + self.log_prior_
 
     def ratio(self, X: Any) -> np.ndarray:
         """Estimated p(x)/q(x), (n,)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.autograd.forward_ad as fwAD
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_array
@@ -134,9 +135,10 @@ class PathDREBase(BaseEstimator):
             if sched is not None:
                 sched.step()
             if ema is not net:
+                decay = min(tcfg.ema_decay, (1.0 + step) / (10.0 + step))  # warm-up: no pull towards the init
                 with torch.no_grad():
                     for pe, p in zip(ema.parameters(), net.parameters()):
-                        pe.lerp_(p, 1.0 - tcfg.ema_decay)
+                        pe.lerp_(p, 1.0 - decay)
             history.append(float(loss.detach()))
         self.network_ = ema.eval()
         self.loss_history_ = np.asarray(history)
@@ -194,7 +196,11 @@ class ISADRE(PathDREBase):
         batch = self._path_batch(x0, x1, t, gen)
         # partial d/dt at fixed x: tangent (0, 1); total derivative along the path: (dx_t/dt, 1).
         dx = batch.velocity if cfg.derivative == "total" else torch.zeros_like(batch.xt)
-        u, du_dt = torch.func.jvp(lambda xx, tt: net(xx, tt, l), (batch.xt, t), (dx, torch.ones_like(t)))
+        with fwAD.dual_level():  # forward-mode JVP: one pass gives u and its directional derivative
+            xt = fwAD.make_dual(batch.xt, dx) if cfg.derivative == "total" else batch.xt
+            u, du_dt = fwAD.unpack_dual(net(xt, fwAD.make_dual(t, torch.ones_like(t)), l))
+        if du_dt is None:  # pragma: no cover - the network always depends on t
+            raise RuntimeError("forward-mode derivative of the secant network is missing")
         weight = target_weight(batch.target_var, cfg.train.weighting)
         return secant_alignment_loss(u, du_dt, gap, batch.target, weight)
 

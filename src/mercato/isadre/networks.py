@@ -29,11 +29,13 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int, min_freq: float = 0.5, max_f
 
 
 class ResidualBlock(nn.Module):
-    """h + W2 SiLU(W1 SiLU(LN(h)) + P e): a pre-norm residual block conditioned on the time embedding e."""
+    """h + W2 SiLU(W1 SiLU(h) + P e): a residual block conditioned on the time embedding e.
+
+    No LayerNorm: normalising h would discard the scale of x, which a Gaussian log ratio depends on.
+    """
 
     def __init__(self, hidden: int, emb_dim: int) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(hidden)
         self.fc1 = nn.Linear(hidden, hidden)
         self.emb = nn.Linear(emb_dim, hidden)
         self.fc2 = nn.Linear(hidden, hidden)
@@ -41,7 +43,7 @@ class ResidualBlock(nn.Module):
 
     def forward(self, h: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         """h (B, H), e (B, E) -> (B, H)."""
-        return h + self.fc2(self.act(self.fc1(self.act(self.norm(h))) + self.emb(e)))
+        return h + self.fc2(self.act(self.fc1(self.act(h)) + self.emb(e)))
 
 
 class TimeConditionedMLP(nn.Module):
@@ -57,7 +59,6 @@ class TimeConditionedMLP(nn.Module):
         self.fuse = nn.Sequential(nn.Linear(n_emb * emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.inp = nn.Linear(dim, hidden)
         self.blocks = nn.ModuleList(ResidualBlock(hidden, emb_dim) for _ in range(n_blocks))
-        self.out_norm = nn.LayerNorm(hidden)
         self.head = nn.Linear(hidden, 1)
         self.n_calls = 0
 
@@ -73,4 +74,4 @@ class TimeConditionedMLP(nn.Module):
         h = self.inp(x)  # (B, H)
         for block in self.blocks:
             h = block(h, e)
-        return self.head(torch.nn.functional.silu(self.out_norm(h)))[:, 0]
+        return self.head(torch.nn.functional.silu(h))[:, 0]

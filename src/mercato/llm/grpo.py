@@ -88,6 +88,7 @@ def make_grpo_args(s: GRPOSettings) -> Any:
         bf16=_use_bf16(),
         use_cpu=not torch.cuda.is_available(),
         report_to="none",
+        gradient_checkpointing=False,  # TRL 1.x defaults to True; a 135M model needs no memory saving
         disable_tqdm=False,
         dataloader_num_workers=0,
         lr_scheduler_type="constant",

@@ -57,6 +57,7 @@ def make_sft_args(s: SFTSettings) -> Any:
         bf16=bool(gpu and torch.cuda.is_bf16_supported()),
         use_cpu=not gpu,
         report_to="none",
+        gradient_checkpointing=False,  # TRL 1.x defaults to True; a 135M model needs no memory saving
         dataloader_num_workers=0,
         packing=False,
         lr_scheduler_type="cosine",

@@ -1,0 +1,294 @@
+"""ISA-DRE benchmark: mutual information of correlated Gaussians (true MI = d/4), MSE vs NFE.
+
+Methods: ISA-DRE (1, 2, 4 steps), DRE-infinity (time-score network; 10 and 100 trapezoid steps, RK45 ODE) and
+classifier DRE (sklearn MLP). Also: the CIA ablation (anneal='none'), the along-path derivative variant
+(derivative='total'), and inference time per 10k points. Every number in docs/isadre.md comes from here.
+
+    python benchmarks/isadre.py            # full: d in {40, 80, 120, 160}, 3 seeds; updates docs/
+    python benchmarks/isadre.py --quick    # smoke run (< 90 s), writes only under runs/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mercato.core.plots import plt, save_figure
+from mercato.core.results import markdown_table, mean_std, update_markdown_section
+from mercato.core.runs import atomic_write_json
+from mercato.core.seed import seed_everything
+from mercato.isadre import (
+    ISADRE,
+    ClassifierDRE,
+    ClassifierDREConfig,
+    ISADREConfig,
+    PathConfig,
+    TimeScoreDRE,
+    TimeScoreDREConfig,
+    TrainConfig,
+    correlated_gaussian_pair,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+logger = logging.getLogger("benchmarks.isadre")
+
+FULL = {
+    "dims": [40, 80, 120, 160],
+    "seeds": [0, 1, 2],
+    "ablation_dims": [40, 160],
+    "ablation_seeds": [0],
+    "n_train": 20000,
+    "n_test": 5000,
+    "train": {"hidden": 128, "n_blocks": 3, "emb_dim": 64, "n_iters": 600, "batch_size": 512, "lr": 3e-3},
+    "clf": {"hidden": 128, "max_iter": 60},
+}
+QUICK = {
+    "dims": [10],
+    "seeds": [0],
+    "ablation_dims": [10],
+    "ablation_seeds": [0],
+    "n_train": 4000,
+    "n_test": 2000,
+    "train": {"hidden": 32, "n_blocks": 1, "emb_dim": 16, "n_iters": 60, "batch_size": 256, "lr": 3e-3},
+    "clf": {"hidden": 32, "max_iter": 20},
+}
+PATH = {"kind": "trig", "reference": "gaussian", "gamma": 0.0, "noise_eps": 0.0}
+
+
+def _path() -> PathConfig:
+    return PathConfig(**PATH)  # type: ignore[arg-type]
+
+
+def _train(setting: dict[str, Any], seed: int) -> TrainConfig:
+    return TrainConfig(**setting["train"], ema_decay=0.99, seed=seed)
+
+
+def _timed_eval(est: Any, X: np.ndarray, truth: float, **kw: Any) -> dict[str, float]:
+    t0 = time.perf_counter()
+    lr = est.log_ratio(X, **kw)
+    secs = time.perf_counter() - t0
+    mi = float(np.mean(lr))
+    return {"mi": mi, "sq_err": (mi - truth) ** 2, "nfe": float(est.last_nfe_), "seconds": secs}
+
+
+def run_one(setting: dict[str, Any], d: int, seed: int, methods: list[str]) -> dict[str, Any]:
+    """Fit the requested methods on one (d, seed) MI problem and return their estimates."""
+    seed_everything(seed)
+    pair = correlated_gaussian_pair(d)
+    rng = np.random.default_rng(1000 + seed)
+    X_p, X_q = pair.sample_p(setting["n_train"], rng), pair.sample_q(setting["n_train"], rng)
+    X_test = pair.sample_p(setting["n_test"], rng)
+    truth = d / 4.0
+    out: dict[str, Any] = {}
+    for method in methods:
+        t0 = time.perf_counter()
+        if method.startswith("isa"):
+            variant = {"isa": {}, "isa_noanneal": {"anneal": "none"}, "isa_total": {"derivative": "total"}}[method]
+            est: Any = ISADRE(ISADREConfig(path=_path(), train=_train(setting, seed), **variant)).fit(X_p, X_q)
+            fit_s = time.perf_counter() - t0
+            for steps in (1, 2, 4):
+                out[f"{method}@{steps}"] = {**_timed_eval(est, X_test, truth, steps=steps), "fit_seconds": fit_s}
+        elif method == "dre_inf":
+            est = TimeScoreDRE(TimeScoreDREConfig(path=_path(), train=_train(setting, seed))).fit(X_p, X_q)
+            fit_s = time.perf_counter() - t0
+            for steps in (10, 100):
+                out[f"dre_inf@{steps}"] = {**_timed_eval(est, X_test, truth, steps=steps), "fit_seconds": fit_s}
+            out["dre_inf@ode"] = {**_timed_eval(est, X_test, truth, integrator="ode"), "fit_seconds": fit_s}
+        elif method == "clf":
+            cfg = ClassifierDREConfig(model="mlp", seed=seed, **setting["clf"])
+            est = ClassifierDRE(cfg).fit(X_p, X_q)
+            out["clf"] = {**_timed_eval(est, X_test, truth), "fit_seconds": time.perf_counter() - t0}
+        logger.info("d=%d seed=%d %s done in %.0f s", d, seed, method, time.perf_counter() - t0)
+    return out
+
+
+def speed(setting: dict[str, Any], d: int) -> dict[str, float]:
+    """Inference seconds per 10k points: ISA-DRE 1 step vs DRE-infinity 100 steps (same network size)."""
+    pair = correlated_gaussian_pair(d)
+    rng = np.random.default_rng(7)
+    X_p, X_q = pair.sample_p(2000, rng), pair.sample_q(2000, rng)
+    tiny = {**setting, "train": {**setting["train"], "n_iters": 5}}
+    isa = ISADRE(ISADREConfig(path=_path(), train=_train(tiny, 0))).fit(X_p, X_q)
+    ts = TimeScoreDRE(TimeScoreDREConfig(path=_path(), train=_train(tiny, 0))).fit(X_p, X_q)
+    X = pair.sample_p(10_000, rng)
+
+    def best(fn: Any) -> float:
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    return {
+        "isa_1step_s": best(lambda: isa.log_ratio(X, steps=1)),
+        "dre_inf_100step_s": best(lambda: ts.log_ratio(X, steps=100)),
+    }
+
+
+LABELS = {
+    "isa@1": "ISA-DRE, 1 step",
+    "isa@2": "ISA-DRE, 2 steps",
+    "isa@4": "ISA-DRE, 4 steps",
+    "dre_inf@10": "DRE-∞, trapezoid 10",
+    "dre_inf@100": "DRE-∞, trapezoid 100",
+    "dre_inf@ode": "DRE-∞, RK45 ODE",
+    "clf": "classifier DRE (MLP)",
+    "isa_noanneal@1": "ISA-DRE without CIA, 1 step",
+    "isa_noanneal@4": "ISA-DRE without CIA, 4 steps",
+    "isa_total@1": "ISA-DRE along-path d/dt, 1 step",
+    "isa_total@4": "ISA-DRE along-path d/dt, 4 steps",
+}
+
+
+def summarize(results: dict[str, Any], dims: list[int], keys: list[str]) -> tuple[list[list[Any]], dict[str, Any]]:
+    """Rows 'method | NFE | MSE at each d (mean ± std over seeds)' and a per-(key, d) summary."""
+    rows, summary = [], {}
+    for key in keys:
+        row: list[Any] = [LABELS[key]]
+        nfes = []
+        for d in dims:
+            runs = [r[key] for r in results.get(str(d), {}).values() if key in r]
+            if not runs:
+                row.append("–")
+                continue
+            sq = [r["sq_err"] for r in runs]
+            nfes += [r["nfe"] for r in runs]
+            summary[(key, d)] = {"mse": float(np.mean(sq)), "sq": sq, "mi": [r["mi"] for r in runs]}
+            row.append(f"{mean_std(sq, 2)} (MI {np.mean([r['mi'] for r in runs]):.2f})")
+        row.insert(1, f"{np.mean(nfes):.0f}" if nfes else "–")
+        rows.append(row)
+    return rows, summary
+
+
+def plot(path: Path, summary: dict[Any, Any], dims: list[int], keys: list[str]) -> None:
+    """MSE vs NFE, one panel per d (log-log)."""
+    fig, axes = plt.subplots(1, len(dims), figsize=(4 * len(dims), 3.6), squeeze=False)
+    for ax, d in zip(axes[0], dims):
+        for key in keys:
+            if (key, d) not in summary:
+                continue
+            s = summary[(key, d)]
+            nfe = float(key.split("@")[1]) if "@" in key and key.split("@")[1].isdigit() else None
+            if key == "dre_inf@ode":
+                nfe = s.get("nfe", 0.0)
+            x = nfe if nfe is not None else 1.0
+            ax.errorbar([x], [s["mse"]], yerr=[[0.0], [float(np.std(s["sq"]))]], fmt="o", label=LABELS[key])
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"d = {d} (true MI {d / 4:g})")
+        ax.set_xlabel("NFE")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("MSE of MI estimate")
+    axes[0][-1].legend(fontsize=7, loc="best")
+    save_figure(fig, path)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke run (< 90 s); writes only under runs/")
+    parser.add_argument("--sections", default="main,ablation,speed", help="comma list of main, ablation, speed")
+    parser.add_argument("--out", default=None, help="results JSON (default runs/isadre_bench/<mode>.json)")
+    parser.add_argument("--no-docs", action="store_true", help="do not update docs/ (full mode)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    os.environ.setdefault("MERCATO_NO_PROGRESS", "1")
+    torch.set_num_threads(1)
+    setting = QUICK if args.quick else FULL
+    mode = "quick" if args.quick else "full"
+    out = Path(args.out) if args.out else ROOT / "runs" / "isadre_bench" / f"{mode}.json"
+    results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}  # resumable cache
+    sections = args.sections.split(",")
+    t_start = time.perf_counter()
+    jobs: list[tuple[int, int, list[str]]] = []
+    if "main" in sections:
+        jobs += [(d, s, ["isa", "dre_inf", "clf"]) for d in setting["dims"] for s in setting["seeds"]]
+    if "ablation" in sections:
+        jobs += [(d, s, ["isa_noanneal", "isa_total"]) for d in setting["ablation_dims"] for s in setting["ablation_seeds"]]
+    for d, seed, methods in jobs:
+        cell = results.setdefault(str(d), {}).setdefault(str(seed), {})
+        todo = [m for m in methods if not any(k.startswith(m + "@") or k == m for k in cell)]
+        if todo:
+            cell.update(run_one(setting, d, seed, todo))
+            atomic_write_json(out, results)
+    if "speed" in sections and "speed" not in results:
+        results["speed"] = speed(setting, max(setting["dims"]))
+        atomic_write_json(out, results)
+    wall = time.perf_counter() - t_start
+    dims = setting["dims"]
+    main_keys = ["isa@1", "isa@2", "isa@4", "dre_inf@10", "dre_inf@100", "dre_inf@ode", "clf"]
+    rows, summary = summarize(results, dims, main_keys)
+    for (key, d), s in summary.items():
+        runs = [r[key] for r in results[str(d)].values() if key in r]
+        s["nfe"] = float(np.mean([r["nfe"] for r in runs]))
+    header = ["method", "NFE", *[f"d={d} (MI {d // 4})" for d in dims]]
+    table = markdown_table(header, rows)
+    abl_keys = ["isa@1", "isa@4", "isa_noanneal@1", "isa_noanneal@4", "isa_total@1", "isa_total@4"]
+    abl_dims = setting["ablation_dims"]
+    abl_rows, _ = summarize({str(d): {s: results[str(d)][str(s)] for s in map(str, setting["ablation_seeds"]) if s in results.get(str(d), {})} for d in abl_dims if str(d) in results}, abl_dims, abl_keys)
+    abl_table = markdown_table(["variant", "NFE", *[f"d={d}" for d in abl_dims]], abl_rows)
+    goal = []
+    for d in dims:
+        if ("isa@1", d) in summary and ("dre_inf@100", d) in summary:
+            a, b = summary[("isa@1", d)]["mse"], summary[("dre_inf@100", d)]["mse"]
+            goal.append(f"d={d}: {'met' if a <= b else 'missed'} ({a:.2f} vs {b:.2f})")
+    sp = results.get("speed", {})
+    speed_line = ""
+    if sp:
+        speed_line = (
+            f"Inference on 10k points at d={max(dims)}: ISA-DRE 1 step {1000 * sp['isa_1step_s']:.1f} ms, "
+            f"DRE-∞ 100 steps {1000 * sp['dre_inf_100step_s']:.1f} ms "
+            f"({sp['dre_inf_100step_s'] / sp['isa_1step_s']:.0f}× faster)."
+        )
+    fit_times = {
+        k: np.mean([r[k]["fit_seconds"] for dd in dims for r in results.get(str(dd), {}).values() if k in r])
+        for k in ("isa@1", "dre_inf@100", "clf")
+        if any(k in r for dd in dims for r in results.get(str(dd), {}).values())
+    }
+    fit_line = ", ".join(f"{LABELS[k].split(',')[0]} {v:.0f} s" for k, v in fit_times.items())
+    body = "\n\n".join(
+        [
+            f"MSE of the MI estimate (mean ± std over seeds {setting['seeds']}; in brackets the mean estimate). "
+            f"Setting: {setting['n_train']} training samples per distribution, {setting['n_test']} test samples, "
+            f"network/optimiser {setting['train']}, path {PATH}; this run's wall time {wall / 60:.1f} min on a "
+            "shared 2-core CPU, torch.set_num_threads(1).",
+            table,
+            "Goal (ISA-DRE 1 step at or below DRE-∞ 100 steps): " + "; ".join(goal),
+            f"Mean fit time per model: {fit_line}.",
+            speed_line,
+            "![MSE vs NFE](img/isadre/mse_vs_nfe.png)",
+        ]
+    )
+    abl_body = (
+        f"Seeds {setting['ablation_seeds']}; MSE (mean estimate in brackets). Same setting as above.\n\n" + abl_table
+    )
+    print(table)
+    print(abl_table)
+    print("\n".join(goal))
+    print(speed_line)
+    if args.quick or args.no_docs:
+        return 0
+    plot(ROOT / "docs" / "img" / "isadre" / "mse_vs_nfe.png", summary, dims, main_keys)
+    update_markdown_section(ROOT / "docs" / "isadre.md", "isadre-mi", body, title="ISA-DRE")
+    update_markdown_section(ROOT / "docs" / "isadre.md", "isadre-ablation", abl_body)
+    short = "\n\n".join(
+        [
+            "### ISA-DRE (density-ratio estimation, MI of correlated Gaussians; details in [isadre.md](isadre.md))",
+            table,
+            "Goal: " + "; ".join(goal) + ". " + speed_line,
+        ]
+    )
+    update_markdown_section(ROOT / "docs" / "results.md", "isadre", short, title="Results")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,166 @@
+"""Networks, estimators and baselines: shapes, one step moves every parameter, overfitting, API errors."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+
+from mercato.isadre import (
+    ISADRE,
+    ClassifierDRE,
+    ClassifierDREConfig,
+    ISADREConfig,
+    PathConfig,
+    TimeScoreDRE,
+    TimeScoreDREConfig,
+    TrainConfig,
+)
+from mercato.isadre.networks import TimeConditionedMLP, sinusoidal_embedding
+from mercato.isadre.toy import GaussianPair
+
+TINY = TrainConfig(hidden=16, n_blocks=1, emb_dim=8, n_iters=3, batch_size=16, ema_decay=0.0)
+
+
+def _data(n=64, d=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(0.5, 0.8, size=(n, d)), rng.normal(size=(n, d))
+
+
+def test_embedding_shape_and_smoothness():
+    e = sinusoidal_embedding(torch.tensor([0.0, 0.5]), 8)
+    assert e.shape == (2, 8)
+    assert torch.allclose(e[0, :4], torch.zeros(4)) and torch.allclose(e[0, 4:], torch.ones(4))
+    _, de = torch.func.jvp(lambda t: sinusoidal_embedding(t, 8), (torch.tensor([0.3]),), (torch.ones(1),))
+    assert de.abs().max() <= 64.0 + 1e-4
+
+
+def test_network_output_shapes_and_secant_needs_l():
+    net = TimeConditionedMLP(3, hidden=16, n_blocks=2, emb_dim=8, secant=True)
+    x, t = torch.randn(5, 3), torch.rand(5)
+    assert net(x, t, t * 0.5).shape == (5,)
+    assert net.n_calls == 1
+    with pytest.raises(ValueError, match="interval start"):
+        net(x, t)
+    assert TimeConditionedMLP(3, 16, 1, 8, secant=False)(x, t).shape == (5,)
+
+
+def _step_changes_all(est, X_p, X_q):
+    torch.manual_seed(0)
+    net = TimeConditionedMLP(2, 16, 2, 8, secant=est._secant)
+    before = [p.detach().clone() for p in net.parameters()]
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    gen = torch.Generator().manual_seed(0)
+    loss = est._loss(net, torch.as_tensor(X_q[:32], dtype=torch.float32), torch.as_tensor(X_p[:32], dtype=torch.float32), gen, 10)
+    loss.backward()
+    opt.step()
+    return [name for (name, p), b in zip(net.named_parameters(), before) if torch.equal(p, b)]
+
+
+@pytest.mark.parametrize("derivative", ["partial", "total"])
+def test_one_sai_step_changes_every_parameter(derivative):
+    X_p, X_q = _data()
+    est = ISADRE(ISADREConfig(train=TINY, derivative=derivative, aligned_ratio=0.0))
+    assert _step_changes_all(est, X_p, X_q) == []
+
+
+def test_one_time_score_step_changes_every_parameter():
+    X_p, X_q = _data()
+    assert _step_changes_all(TimeScoreDRE(TimeScoreDREConfig(train=TINY)), X_p, X_q) == []
+
+
+def _overfit_loss(est, steps=60):
+    X_p, X_q = _data(16)
+    torch.manual_seed(0)
+    net = TimeConditionedMLP(2, 32, 1, 8, secant=est._secant)
+    opt = torch.optim.Adam(net.parameters(), lr=5e-3)
+    xq, xp = torch.as_tensor(X_q, dtype=torch.float32), torch.as_tensor(X_p, dtype=torch.float32)
+    losses = []
+    for k in range(steps):
+        gen = torch.Generator().manual_seed(0)  # the same 16 pairs, times and noise every step
+        loss = est._loss(net, xq, xp, gen, k)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+GAUSS_REF = PathConfig(kind="linear", reference="gaussian", gamma=0.0, noise_eps=0.0)
+
+
+def test_sai_loss_falls_when_overfitting_16_samples():
+    est = ISADRE(ISADREConfig(path=GAUSS_REF, train=TINY, anneal="none", aligned_ratio=0.5))
+    losses = _overfit_loss(est)
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:3])
+
+
+def test_time_score_loss_falls_when_overfitting_16_samples():
+    losses = _overfit_loss(TimeScoreDRE(TimeScoreDREConfig(path=GAUSS_REF, train=TINY)))
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:3])
+
+
+def test_fit_sets_state_and_counts_nfe():
+    X_p, X_q = _data()
+    est = ISADRE(ISADREConfig(train=TINY)).fit(X_p, X_q)
+    assert est.n_features_in_ == 2 and len(est.loss_history_) == 3
+    for steps in (1, 2, 4):
+        out = est.log_ratio(X_p[:7], steps=steps)
+        assert out.shape == (7,) and np.isfinite(out).all()
+        assert est.last_nfe_ == steps
+    assert np.allclose(est.ratio(X_p[:3]), np.exp(est.log_ratio(X_p[:3])), rtol=1e-5)
+    ts = TimeScoreDRE(TimeScoreDREConfig(train=TINY)).fit(X_p, X_q)
+    ts.log_ratio(X_p[:5], steps=10)
+    assert ts.last_nfe_ == 11
+    ts.log_ratio(X_p[:5], integrator="ode")
+    assert ts.last_nfe_ >= 6  # at least one RK45 step
+
+
+def test_quadrature_and_ode_agree_on_a_fitted_time_score():
+    X_p, X_q = _data()
+    ts = TimeScoreDRE(TimeScoreDREConfig(train=TINY)).fit(X_p, X_q)
+    quad = ts.log_ratio(X_p[:5], steps=400)
+    ode = ts.log_ratio(X_p[:5], integrator="ode")
+    assert np.allclose(quad, ode, atol=2e-3 * (1 + np.abs(quad).max()))
+
+
+def test_bad_input_errors():
+    X_p, X_q = _data()
+    est = ISADRE(ISADREConfig(train=TINY))
+    with pytest.raises(NotFittedError, match="not fitted"):
+        est.log_ratio(X_p)
+    with pytest.raises(ValueError, match="X_p has 2 features but X_q has 3"):
+        est.fit(X_p, np.zeros((5, 3)))
+    bad = X_p.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="X_p: .*NaN"):
+        est.fit(bad, X_q)
+    est.fit(X_p, X_q)
+    with pytest.raises(ValueError, match="3 features"):
+        est.log_ratio(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="steps"):
+        est.log_ratio(X_p, steps=0)
+    with pytest.raises(NotFittedError):
+        ClassifierDRE().log_ratio(X_p)
+
+
+def test_classifier_dre_recovers_gaussian_log_ratio():
+    pair = GaussianPair(np.zeros(1), np.eye(1), np.array([1.0]), np.eye(1))  # log r = x - 1/2, linear
+    rng = np.random.default_rng(0)
+    X_p, X_q = pair.sample_p(2000, rng), pair.sample_q(2000, rng)
+    est = ClassifierDRE(ClassifierDREConfig(model="logistic")).fit(X_p, X_q)
+    x = np.array([[-1.0], [0.0], [2.0]])
+    assert np.allclose(est.log_ratio(x), pair.log_ratio(x), atol=0.15)
+    assert est.last_nfe_ == 1
+
+
+def test_trained_isadre_approaches_exact_log_ratio():
+    pair = GaussianPair(np.zeros(1), np.eye(1), np.array([1.5]), np.array([[0.5]]))
+    rng = np.random.default_rng(0)
+    X_p, X_q = pair.sample_p(4000, rng), pair.sample_q(4000, rng)
+    path = PathConfig(kind="trig", reference="gaussian", gamma=0.0, noise_eps=0.0)
+    train = TrainConfig(hidden=32, n_blocks=1, emb_dim=16, n_iters=300, batch_size=256, lr=3e-3)
+    est = ISADRE(ISADREConfig(path=path, train=train)).fit(X_p, X_q)
+    x = np.linspace(-0.5, 2.5, 13)[:, None]
+    err = np.abs(est.log_ratio(x, steps=1) - pair.log_ratio(x))
+    spread = np.std(pair.log_ratio(x))
+    assert np.sqrt(np.mean(err**2)) < 0.35 * spread
