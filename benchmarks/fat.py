@@ -312,13 +312,19 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
             w, s = np.abs(np.asarray(res["modulation"])), np.abs(np.asarray(res["strengths"]))
             off = ~np.eye(len(s), dtype=bool)
             corr = float(np.corrcoef(w[off], s[off])[0, 1])
-            line += f"\n\nPearson correlation of |learned w| with |true S| off the diagonal: {corr:.3f}."
+            sym = float(np.corrcoef(w[off], (s + s.T)[off])[0, 1])
+            line += (
+                f"\n\nPearson correlation of |learned w| with the true |S_ij| off the diagonal: {corr:.3f} "
+                f"(with the symmetrised |S_ij| + |S_ji|: {sym:.3f})."
+            )
         heat.append(line)
     if heat:
         update_markdown_section(fat_md, "fat-heatmap", "\n\n".join(heat))
     sc = results.get("scaling")
     if sc:
         widths = sc["widths"]
+        tr = sc.get("trainer", results["plan"]["scaling_trainer"])
+        rows_used = sc.get("train_rows", results["plan"]["scaling_rows"])
         fig, ax = plt.subplots(figsize=(6, 4))
         dense = np.geomspace(widths[0], widths[-1], 50)
         for m, color in (("fat", "C0"), ("transformer", "C1")):
@@ -350,8 +356,8 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
             for m in ("fat", "transformer")
         ]
         body = (
-            f"Synthetic data (first {sc['train_rows']:,} training rows), seed 0, {sc['trainer']['epochs']} epoch(s) "
-            f"per width, batch {sc['trainer']['batch_size']}, lr {sc['trainer']['lr']}, same settings for both. Fit: "
+            f"Synthetic data (first {rows_used:,} training rows), seed 0, {tr['epochs']} epoch(s) "
+            f"per width, batch {tr['batch_size']}, lr {tr['lr']}, same settings for both. Fit: "
             f"`AUC(d) = AUC_Bayes - c d^(-alpha)` with AUC_Bayes = {sc['bayes_auc']:.4f} fixed (scipy `curve_fit`).\n\n"
             + markdown_table(["d", "FAT AUC", "Transformer AUC", "FAT params", "Transformer params"], rows)
             + "\n\n"
@@ -443,7 +449,10 @@ def main() -> int:
     start = time.perf_counter()
 
     def save(section: str, value: Any) -> None:
-        atomic_write_json(cache / f"{section}.json", {"plan": plan, "threads": args.threads, section: value})
+        if value is not None:
+            atomic_write_json(
+                cache / f"{section}.json", {"plan": plan, "threads": args.threads, section: value}
+            )
         results: dict[str, Any] = {"plan": plan}
         for name in ("comparison", "speed", "scaling"):
             path = cache / f"{name}.json"

@@ -47,7 +47,7 @@ FULL = {
     "ablation_seeds": [0],
     "n_train": 20000,
     "n_test": 5000,
-    "train": {"hidden": 128, "n_blocks": 3, "emb_dim": 64, "n_iters": 600, "batch_size": 512, "lr": 3e-3},
+    "train": {"hidden": 128, "n_blocks": 3, "emb_dim": 64, "n_iters": 500, "batch_size": 512, "lr": 3e-3},
     "clf": {"hidden": 128, "max_iter": 60},
 }
 QUICK = {
@@ -57,7 +57,7 @@ QUICK = {
     "ablation_seeds": [0],
     "n_train": 4000,
     "n_test": 2000,
-    "train": {"hidden": 32, "n_blocks": 1, "emb_dim": 16, "n_iters": 60, "batch_size": 256, "lr": 3e-3},
+    "train": {"hidden": 32, "n_blocks": 1, "emb_dim": 16, "n_iters": 250, "batch_size": 256, "lr": 3e-3},
     "clf": {"hidden": 32, "max_iter": 20},
 }
 PATH = {"kind": "trig", "reference": "gaussian", "gamma": 0.0, "noise_eps": 0.0}
@@ -198,6 +198,8 @@ def main() -> int:
     parser.add_argument("--sections", default="main,ablation,speed", help="comma list of main, ablation, speed")
     parser.add_argument("--out", default=None, help="results JSON (default runs/isadre_bench/<mode>.json)")
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/ (full mode)")
+    parser.add_argument("--seeds", default=None, help="comma list overriding the seeds (to split a run)")
+    parser.add_argument("--merge", default=None, help="comma list of result JSONs to merge into --out first")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     os.environ.setdefault("MERCATO_NO_PROGRESS", "1")
@@ -206,6 +208,16 @@ def main() -> int:
     mode = "quick" if args.quick else "full"
     out = Path(args.out) if args.out else ROOT / "runs" / "isadre_bench" / f"{mode}.json"
     results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}  # resumable cache
+    if args.seeds is not None:
+        setting = {**setting, "seeds": [int(s) for s in args.seeds.split(",") if s]}
+    for extra in (args.merge or "").split(","):
+        if extra:
+            for d, cells in json.loads(Path(extra).read_text()).items():
+                if d == "speed":
+                    results["speed"] = cells
+                    continue
+                for seed, cell in cells.items():
+                    results.setdefault(d, {}).setdefault(seed, {}).update(cell)
     sections = args.sections.split(",")
     t_start = time.perf_counter()
     jobs: list[tuple[int, int, list[str]]] = []
