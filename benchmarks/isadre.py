@@ -91,16 +91,26 @@ def run_one(setting: dict[str, Any], d: int, seed: int, methods: list[str]) -> d
     for method in methods:
         t0 = time.perf_counter()
         if method.startswith("isa"):
-            variant = {"isa": {}, "isa_noanneal": {"anneal": "none"}, "isa_total": {"derivative": "total"}}[method]
-            est: Any = ISADRE(ISADREConfig(path=_path(), train=_train(setting, seed), **variant)).fit(X_p, X_q)
+            variant = {"isa": {}, "isa_noanneal": {"anneal": "none"}, "isa_total": {"derivative": "total"}}[
+                method
+            ]
+            est: Any = ISADRE(ISADREConfig(path=_path(), train=_train(setting, seed), **variant)).fit(
+                X_p, X_q
+            )
             fit_s = time.perf_counter() - t0
             for steps in (1, 2, 4):
-                out[f"{method}@{steps}"] = {**_timed_eval(est, X_test, truth, steps=steps), "fit_seconds": fit_s}
+                out[f"{method}@{steps}"] = {
+                    **_timed_eval(est, X_test, truth, steps=steps),
+                    "fit_seconds": fit_s,
+                }
         elif method == "dre_inf":
             est = TimeScoreDRE(TimeScoreDREConfig(path=_path(), train=_train(setting, seed))).fit(X_p, X_q)
             fit_s = time.perf_counter() - t0
             for steps in (10, 100):
-                out[f"dre_inf@{steps}"] = {**_timed_eval(est, X_test, truth, steps=steps), "fit_seconds": fit_s}
+                out[f"dre_inf@{steps}"] = {
+                    **_timed_eval(est, X_test, truth, steps=steps),
+                    "fit_seconds": fit_s,
+                }
             out["dre_inf@ode"] = {**_timed_eval(est, X_test, truth, integrator="ode"), "fit_seconds": fit_s}
         elif method == "clf":
             cfg = ClassifierDREConfig(model="mlp", seed=seed, **setting["clf"])
@@ -149,7 +159,9 @@ LABELS = {
 }
 
 
-def summarize(results: dict[str, Any], dims: list[int], keys: list[str]) -> tuple[list[list[Any]], dict[str, Any]]:
+def summarize(
+    results: dict[str, Any], dims: list[int], keys: list[str]
+) -> tuple[list[list[Any]], dict[str, Any]]:
     """Rows 'method | NFE | MSE at each d (mean ± std over seeds)' and a per-(key, d) summary."""
     rows, summary = [], {}
     for key in keys:
@@ -193,9 +205,13 @@ def plot(path: Path, summary: dict[Any, Any], dims: list[int], keys: list[str]) 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run (< 90 s); writes only under runs/")
-    parser.add_argument("--sections", default="main,ablation,speed", help="comma list of main, ablation, speed")
+    parser.add_argument(
+        "--sections", default="main,ablation,speed", help="comma list of main, ablation, speed"
+    )
     parser.add_argument("--out", default=None, help="results JSON (default runs/isadre_bench/<mode>.json)")
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/ (full mode)")
     parser.add_argument("--seeds", default=None, help="comma list overriding the seeds (to split a run)")
@@ -224,7 +240,11 @@ def main() -> int:
     if "main" in sections:
         jobs += [(d, s, ["isa", "dre_inf", "clf"]) for d in setting["dims"] for s in setting["seeds"]]
     if "ablation" in sections:
-        jobs += [(d, s, ["isa_noanneal", "isa_total"]) for d in setting["ablation_dims"] for s in setting["ablation_seeds"]]
+        jobs += [
+            (d, s, ["isa_noanneal", "isa_total"])
+            for d in setting["ablation_dims"]
+            for s in setting["ablation_seeds"]
+        ]
     for d, seed, methods in jobs:
         cell = results.setdefault(str(d), {}).setdefault(str(seed), {})
         todo = [m for m in methods if not any(k.startswith(m + "@") or k == m for k in cell)]
@@ -245,7 +265,19 @@ def main() -> int:
     table = markdown_table(header, rows)
     abl_keys = ["isa@1", "isa@4", "isa_noanneal@1", "isa_noanneal@4", "isa_total@1", "isa_total@4"]
     abl_dims = setting["ablation_dims"]
-    abl_rows, _ = summarize({str(d): {s: results[str(d)][str(s)] for s in map(str, setting["ablation_seeds"]) if s in results.get(str(d), {})} for d in abl_dims if str(d) in results}, abl_dims, abl_keys)
+    abl_rows, _ = summarize(
+        {
+            str(d): {
+                s: results[str(d)][str(s)]
+                for s in map(str, setting["ablation_seeds"])
+                if s in results.get(str(d), {})
+            }
+            for d in abl_dims
+            if str(d) in results
+        },
+        abl_dims,
+        abl_keys,
+    )
     abl_table = markdown_table(["variant", "NFE", *[f"d={d}" for d in abl_dims]], abl_rows)
     goal = []
     for d in dims:
@@ -280,7 +312,8 @@ def main() -> int:
         ]
     )
     abl_body = (
-        f"Seeds {setting['ablation_seeds']}; MSE (mean estimate in brackets). Same setting as above.\n\n" + abl_table
+        f"Seeds {setting['ablation_seeds']}; MSE (mean estimate in brackets). Same setting as above.\n\n"
+        + abl_table
     )
     print(table)
     print(abl_table)

@@ -78,7 +78,8 @@ def make_config(quick: bool, args: argparse.Namespace) -> RecZeroConfig:
         sft=SFTStageConfig(
             num_examples=args.sft_examples,
             batch_size=8,
-            learning_rate=2e-4,
+            learning_rate=args.sft_lr,
+            lr_scheduler=args.sft_scheduler,
             save_steps=4,
             trainable_layers=args.trainable_layers,
         ),
@@ -295,12 +296,17 @@ def speed_compare(
     }
 
 
-def curves(run_dir: Path) -> None:
+def curves(*run_dirs: Path) -> None:
     reward, mae_ = {}, {}
     for name, stage in (("RecZero", "reczero"), ("RecOne", "recone")):
-        path = run_dir / stage / "grpo" / "metrics.json"
-        if not path.exists():
+        paths = [
+            d / stage / "grpo" / "metrics.json"
+            for d in run_dirs
+            if (d / stage / "grpo" / "metrics.json").exists()
+        ]
+        if not paths:
             continue
+        path = paths[0]
         m = json.loads(path.read_text())
         hist = [h for h in m["history"] if "reward" in h]
         if hist:
@@ -315,8 +321,13 @@ def curves(run_dir: Path) -> None:
         save_line_plot(
             IMG / "mae_curve.png", mae_, "GRPO step", "rollout MAE (fallback: user mean)", "Rollout MAE"
         )
-    sft = run_dir / "recone" / "sft" / "metrics.json"
-    if sft.exists():
+    sfts = [
+        d / "recone" / "sft" / "metrics.json"
+        for d in run_dirs
+        if (d / "recone" / "sft" / "metrics.json").exists()
+    ]
+    if sfts:
+        sft = sfts[0]
         hist = [h for h in json.loads(sft.read_text())["history"] if "loss" in h]
         if hist:
             save_line_plot(
@@ -334,13 +345,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-dir", default=None, help="cache/resume folder (default runs/reczero-bench[-quick])")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: 1 if the CPU is overloaded)")
     p.add_argument("--test-users", type=int, default=300, help="held-out users (last rating each)")
-    p.add_argument("--sft-examples", type=int, default=96, help="cold-start SFT samples")
+    p.add_argument("--sft-examples", type=int, default=240, help="cold-start SFT samples")
+    p.add_argument("--sft-lr", type=float, default=3e-4, help="cold-start SFT learning rate")
+    p.add_argument("--sft-scheduler", default="constant", help="cold-start SFT learning-rate schedule")
     p.add_argument("--grpo-steps", type=int, default=5, help="GRPO steps of RecZero and RecOne")
-    p.add_argument("--trainable-layers", type=int, default=6, help="top decoder blocks trained (0 = all)")
+    p.add_argument("--trainable-layers", type=int, default=8, help="top decoder blocks trained (0 = all)")
     p.add_argument(
         "--speed-steps", type=int, default=2, help="GRPO steps per trainer in the speed comparison"
     )
-    p.add_argument("--skip", nargs="*", default=[], help="stages to skip: zeroshot reczero speed")
+    p.add_argument("--skip", nargs="*", default=[], help="stages to skip: recone speed zeroshot reczero")
+    p.add_argument(
+        "--merge",
+        nargs="*",
+        default=[],
+        help="fold these run dirs' results.json into --run-dir's, render, exit",
+    )
     p.add_argument("--no-docs", action="store_true", help="do not write docs/")
     args = p.parse_args(argv)
     setup_logging()
@@ -359,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- Held-out set: last rating of {len(data.test)} users; validation: {len(data.valid)} users' "
         f"second-to-last ratings; history of {cfg.data.history_len} items in the prompt.\n"
         f"- SFT (RecOne cold start): {cfg.sft.num_examples} template rationales, 1 epoch, batch "
-        f"{cfg.sft.batch_size}, lr {cfg.sft.learning_rate:g}, top {cfg.sft.trainable_layers or 'all'} blocks trained.\n"
+        f"{cfg.sft.batch_size}, lr {cfg.sft.learning_rate:g} ({cfg.sft.lr_scheduler}), top {cfg.sft.trainable_layers or 'all'} blocks trained.\n"
         f"- GRPO (RecZero and RecOne): {cfg.grpo.steps} steps x {cfg.grpo.prompts_per_step} prompts x G = "
         f"{cfg.grpo.num_generations}, max {cfg.grpo.max_completion_length} new tokens, lr {cfg.grpo.learning_rate:g}, "
         f"beta {cfg.grpo.beta:g}, temperature {cfg.grpo.temperature:g}, top {cfg.grpo.trainable_layers or 'all'} "
@@ -367,9 +386,30 @@ def main(argv: list[str] | None = None) -> int:
         f"- Evaluation: greedy, max {cfg.eval.max_new_tokens} new tokens, batch {cfg.eval.batch_size}, "
         f"fallback = {cfg.eval.fallback}.\n"
     )
-    bench.cache["budget"] = budget
-    bench.cache["config"] = config_to_dict(cfg)
+    bench.cache.setdefault("budget", budget)  # keep the first run's (its load average, its settings)
+    bench.cache.setdefault("config", config_to_dict(cfg))
     t_all = time.perf_counter()
+    if args.merge:
+        for other in args.merge:
+            theirs = json.loads((Path(other) / "results.json").read_text())
+            for key, value in theirs.items():
+                if key == "eval":
+                    bench.cache.setdefault("eval", {}).update(value)
+                elif key == "wall_s":
+                    bench.cache.setdefault("wall_s", {}).update(
+                        {k: v for k, v in value.items() if k != "baselines"}
+                    )
+                elif key == "budget":
+                    bench.cache["budget"] += (
+                        f"\n\nThe stages {', '.join(k for k in theirs if ':' in k)} ran in a parallel process "
+                        f"(`{other}`) with this budget:\n\n{value}"
+                    )
+                elif key not in bench.cache:
+                    bench.cache[key] = value
+        curves(run_dir, *[Path(o) for o in args.merge])
+        atomic_write_json(bench.cache_path, bench.cache)
+        bench.render()
+        return 0
 
     bench.stage("baselines", lambda: baselines(data, cfg))
     bench.cache.setdefault("eval", {}).update(bench.cache["baselines"])
@@ -380,13 +420,14 @@ def main(argv: list[str] | None = None) -> int:
         bench.cache["eval"][name] = row
         bench.render()
 
-    recone = RecZeroTrainer(replace(cfg, method="recone"), data, run_dir / "recone")
-    sft_dir = bench.stage("train:sft", lambda: str(recone.sft()))
-    curves(run_dir)
-    run_eval("SFT-only", sft_dir)
-    recone_dir = bench.stage("train:recone", lambda: str(recone.grpo(init=sft_dir)))
-    curves(run_dir)
-    run_eval("RecOne", recone_dir)
+    if "recone" not in args.skip:
+        recone = RecZeroTrainer(replace(cfg, method="recone"), data, run_dir / "recone")
+        sft_dir = bench.stage("train:sft", lambda: str(recone.sft()))
+        curves(run_dir)
+        run_eval("SFT-only", sft_dir)
+        recone_dir = bench.stage("train:recone", lambda: str(recone.grpo(init=sft_dir)))
+        curves(run_dir)
+        run_eval("RecOne", recone_dir)
     if "speed" not in args.skip:
         bench.stage("speed", lambda: speed_compare(data, cfg, run_dir, args.speed_steps, args.quick))
     if "zeroshot" not in args.skip:
@@ -403,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("%-15s MAE %.4f RMSE %.4f valid %s", name, r["mae"], r["rmse"], r.get("valid_format"))
     logger.info("benchmark done in %.1f min", (time.perf_counter() - t_all) / 60)
     if args.quick:
-        ok = all(np.isfinite(r["mae"]) for r in ev.values()) and "RecOne" in ev
+        ok = all(np.isfinite(r["mae"]) for r in ev.values()) and "RecOne" in ev and "RecZero" in ev
         return 0 if ok else 1
     return 0
 

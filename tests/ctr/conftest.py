@@ -17,6 +17,18 @@ from mercato.data import CTRSplits
 GENRES = ["Action", "Comedy", "Drama", "Horror"]
 
 
+def _warm_up_optimizer() -> None:
+    """The first ``optimizer.step()`` of a process imports torch._dynamo (~5 s on a busy machine); pay that
+    once at collection so that no single test's time includes it."""
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([param])
+    param.sum().backward()
+    opt.step()
+
+
+_warm_up_optimizer()
+
+
 def make_frame(n: int, seed: int) -> pd.DataFrame:
     """``n`` impressions with a learnable signal (items divisible by 3 are clicked, plus 20% noise)."""
     rng = np.random.default_rng(seed)

@@ -76,10 +76,15 @@ def test_conditional_target_variance_matches_monte_carlo():
     g = torch.Generator().manual_seed(0)
     z = torch.randn(200_000, 3, generator=g, dtype=torch.float64)
     mu_dot = torch.tensor([[1.0, -2.0, 0.5]], dtype=torch.float64).expand_as(z)
-    var, dvar = torch.full((len(z),), 0.7, dtype=torch.float64), torch.full((len(z),), -0.3, dtype=torch.float64)
+    var, dvar = (
+        torch.full((len(z),), 0.7, dtype=torch.float64),
+        torch.full((len(z),), -0.3, dtype=torch.float64),
+    )
     tau = conditional_time_score(z, mu_dot, var, dvar)
     assert abs(float(tau.mean())) < 0.03  # E[tau_c | mu] = 0 for the conditional density
-    assert math.isclose(float(tau.var()), float(conditional_time_score_variance(mu_dot, var, dvar)[0]), rel_tol=0.02)
+    assert math.isclose(
+        float(tau.var()), float(conditional_time_score_variance(mu_dot, var, dvar)[0]), rel_tol=0.02
+    )
 
 
 def test_gaussian_reference_matches_linear_ctsm_formula():
@@ -108,7 +113,9 @@ def test_sai_target_and_residual_hand_values():
 def test_secant_alignment_loss_value_and_stopgrad():
     u = torch.tensor([1.0, 2.0], requires_grad=True)
     du = torch.tensor([4.0, 0.0], requires_grad=True)
-    loss = secant_alignment_loss(u, du, torch.tensor([0.5, 0.0]), torch.tensor([2.0, 1.0]), torch.tensor([1.0, 2.0]))
+    loss = secant_alignment_loss(
+        u, du, torch.tensor([0.5, 0.0]), torch.tensor([2.0, 1.0]), torch.tensor([1.0, 2.0])
+    )
     # targets: 2 - 0.5*4 = 0 and 1; residuals 1 and 1; weighted mean (1 + 2) / 2
     assert math.isclose(float(loss), 1.5)
     loss.backward()

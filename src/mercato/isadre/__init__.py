@@ -4,7 +4,13 @@
 """
 
 from mercato.isadre.baselines import ClassifierDRE, TimeScoreDRE
-from mercato.isadre.config import ClassifierDREConfig, ISADREConfig, PathConfig, TimeScoreDREConfig, TrainConfig
+from mercato.isadre.config import (
+    ClassifierDREConfig,
+    ISADREConfig,
+    PathConfig,
+    TimeScoreDREConfig,
+    TrainConfig,
+)
 from mercato.isadre.estimator import ISADRE
 from mercato.isadre.toy import GaussianPair, ToyPair, correlated_gaussian_pair, toy_pair
 

@@ -113,7 +113,9 @@ class TimeScoreDRE(PathDREBase):
         t = self._sample_t(x0.shape[0], gen)
         batch = self._path_batch(x0, x1, t, gen)
         s = net(batch.xt, t)
-        return time_score_matching_loss(s, batch.target, target_weight(batch.target_var, self.cfg.train.weighting))
+        return time_score_matching_loss(
+            s, batch.target, target_weight(batch.target_var, self.cfg.train.weighting)
+        )
 
     @torch.no_grad()
     def time_score(self, X: Any, t: float) -> np.ndarray:
@@ -154,7 +156,9 @@ class TimeScoreDRE(PathDREBase):
             def rhs(t: float, y: np.ndarray) -> np.ndarray:
                 return self._tau(x, t).numpy()
 
-            sol = solve_ivp(rhs, (eps, 1.0 - eps), np.zeros(x.shape[0]), method="RK45", rtol=cfg.rtol, atol=cfg.atol)
+            sol = solve_ivp(
+                rhs, (eps, 1.0 - eps), np.zeros(x.shape[0]), method="RK45", rtol=cfg.rtol, atol=cfg.atol
+            )
             if not sol.success:
                 raise RuntimeError(f"TimeScoreDRE: ODE integration failed: {sol.message}")
             self.last_nfe_ = int(sol.nfev)

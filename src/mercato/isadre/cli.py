@@ -61,15 +61,21 @@ def plot_ratio(path: Path, est: ISADRE, true_log_ratio: Any = None, lim: float =
     vmax = max(float(v.max()) for _, v in panels)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
     for ax, (title, vals) in zip(axes[0], panels):
-        im = ax.imshow(vals.reshape(xx.shape), extent=(-lim, lim, -lim, lim), origin="lower", vmin=vmin, vmax=vmax)
+        im = ax.imshow(
+            vals.reshape(xx.shape), extent=(-lim, lim, -lim, lim), origin="lower", vmin=vmin, vmax=vmax
+        )
         ax.set_title(title)
     fig.colorbar(im, ax=axes[0].tolist())
     return save_figure(fig, path)
 
 
 def _fit(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="mercato isadre fit", description="Fit ISA-DRE on a toy or your samples.")
-    parser.add_argument("--toy", default="8gaussians", help=f"2-D toy: {', '.join(TOYS)} (ignored with --x-p)")
+    parser = argparse.ArgumentParser(
+        prog="mercato isadre fit", description="Fit ISA-DRE on a toy or your samples."
+    )
+    parser.add_argument(
+        "--toy", default="8gaussians", help=f"2-D toy: {', '.join(TOYS)} (ignored with --x-p)"
+    )
     parser.add_argument("--n", type=int, default=20000, help="toy samples per distribution")
     parser.add_argument("--x-p", default=None, help="numerator samples p (.npy or .csv)")
     parser.add_argument("--x-q", default=None, help="denominator samples q (.npy or .csv)")
@@ -105,8 +111,8 @@ def _fit(argv: list[str]) -> int:
         X_test = toy.sample_p(5000, np.random.default_rng(cfg.train.seed + 1))
         true = toy.log_ratio(X_test)
         for steps in (1, 2, 4):
-            err = est.log_ratio(X_test, steps=steps) - true
-            metrics[f"rmse_log_ratio_steps{steps}"] = float(np.sqrt(np.mean(err**2)))
+            resid = est.log_ratio(X_test, steps=steps) - true
+            metrics[f"rmse_log_ratio_steps{steps}"] = float(np.sqrt(np.mean(resid**2)))
     if est.n_features_in_ == 2:
         plot_ratio(run / "log_ratio.png", est, toy.log_ratio if toy is not None else None)
     write_metrics(run, metrics)
@@ -135,7 +141,9 @@ def load_fitted(run: Path) -> ISADRE:
 
 
 def _eval(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="mercato isadre eval", description="Evaluate log r(x) with a fitted run.")
+    parser = argparse.ArgumentParser(
+        prog="mercato isadre eval", description="Evaluate log r(x) with a fitted run."
+    )
     parser.add_argument("--run", required=True, help="run folder written by 'mercato isadre fit'")
     parser.add_argument("--x", required=True, help="query points (.npy or .csv)")
     parser.add_argument("--steps", type=int, default=1, help="N inference steps (NFE)")
@@ -154,7 +162,17 @@ def _eval(argv: list[str]) -> int:
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, lr)
-    print_table([{"n": len(lr), "steps": args.steps, "nfe": est.last_nfe_, "mean_log_r": float(lr.mean()), "seconds": secs}])
+    print_table(
+        [
+            {
+                "n": len(lr),
+                "steps": args.steps,
+                "nfe": est.last_nfe_,
+                "mean_log_r": float(lr.mean()),
+                "seconds": secs,
+            }
+        ]
+    )
     print(f"wrote {out}")
     return 0
 
@@ -175,6 +193,9 @@ def main(argv: list[str]) -> int:
         print("usage: mercato isadre {fit,eval,bench} [options]   (mercato isadre <verb> --help)")
         return 0
     if argv[0] not in VERBS:
-        print(f"mercato isadre: error: unknown verb '{argv[0]}'; valid verbs: {', '.join(VERBS)}", file=sys.stderr)
+        print(
+            f"mercato isadre: error: unknown verb '{argv[0]}'; valid verbs: {', '.join(VERBS)}",
+            file=sys.stderr,
+        )
         return 2
     return VERBS[argv[0]](argv[1:])

@@ -23,8 +23,14 @@ from sklearn.utils.validation import check_array
 
 from mercato.core.progress import progress
 from mercato.isadre.config import ISADREConfig, PathConfig, TrainConfig
-from mercato.isadre.losses import interval_cap, sample_intervals, secant_alignment_loss, secant_sum, target_weight
-from mercato.isadre.losses import warped_grid
+from mercato.isadre.losses import (
+    interval_cap,
+    sample_intervals,
+    secant_alignment_loss,
+    secant_sum,
+    target_weight,
+    warped_grid,
+)
 from mercato.isadre.networks import TimeConditionedMLP
 from mercato.isadre.paths import PathSample, sample_path
 
@@ -64,7 +70,9 @@ def check_query(est: Any, X: Any) -> np.ndarray:
     except ValueError as err:
         raise ValueError(f"X: {err}") from err
     if arr.shape[1] != est.n_features_in_:
-        raise ValueError(f"X has {arr.shape[1]} features, but {type(est).__name__} was fitted with {est.n_features_in_}")
+        raise ValueError(
+            f"X has {arr.shape[1]} features, but {type(est).__name__} was fitted with {est.n_features_in_}"
+        )
     return arr
 
 
@@ -108,7 +116,9 @@ class PathDREBase(BaseEstimator):
             self.shift_, self.scale_ = np.zeros(Xq.shape[1]), np.ones(Xq.shape[1])
             dev = float(np.abs(Xq.mean(0)).max() + np.abs(Xq.std(0) - 1.0).max())
             if dev > 0.25:
-                logger.warning("reference='gaussian' assumes q = N(0, I), but X_q's moments differ by %.2f", dev)
+                logger.warning(
+                    "reference='gaussian' assumes q = N(0, I), but X_q's moments differ by %.2f", dev
+                )
         else:
             both = np.concatenate([Xp, Xq])
             self.shift_, self.scale_ = both.mean(0), both.std(0) + 1e-8
@@ -145,7 +155,9 @@ class PathDREBase(BaseEstimator):
         logger.info("%s fitted: final loss %.4f", type(self).__name__, np.mean(history[-50:]))
         return self
 
-    def _path_batch(self, x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, gen: torch.Generator) -> PathSample:
+    def _path_batch(
+        self, x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, gen: torch.Generator
+    ) -> PathSample:
         noise = torch.randn(x0.shape, generator=gen)
         return sample_path(self._path_cfg(), x0, x1, t, noise)
 

@@ -89,7 +89,9 @@ def warped_grid(n_steps: int, a: float = 1.5, b: float = 0.2, eps: float = 1e-5)
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
     s = torch.arange(n_steps + 1, dtype=torch.float64) / n_steps
     inner = torch.sigmoid(a * torch.logit(s[1:-1]) + b)
-    grid = torch.cat([torch.tensor([eps], dtype=torch.float64), inner, torch.tensor([1.0 - eps], dtype=torch.float64)])
+    grid = torch.cat(
+        [torch.tensor([eps], dtype=torch.float64), inner, torch.tensor([1.0 - eps], dtype=torch.float64)]
+    )
     return grid.clamp(eps, 1.0 - eps)
 
 

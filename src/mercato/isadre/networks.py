@@ -7,15 +7,15 @@ fused embedding; a scalar head. The tangent network is the same model with only 
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 __all__ = ["ResidualBlock", "TimeConditionedMLP", "sinusoidal_embedding"]
 
 
-def sinusoidal_embedding(t: torch.Tensor, dim: int, min_freq: float = 0.5, max_freq: float = 64.0) -> torch.Tensor:
+def sinusoidal_embedding(
+    t: torch.Tensor, dim: int, min_freq: float = 0.5, max_freq: float = 64.0
+) -> torch.Tensor:
     """[sin(w_k t), cos(w_k t)] with w_k geometric from min_freq to max_freq rad per unit t. (B,) -> (B, dim).
 
     Smooth in t with |d/dt| <= max_freq, so forward-mode derivatives in t are exact and of moderate size
@@ -52,7 +52,9 @@ class TimeConditionedMLP(nn.Module):
     ``forward(x, t, l)`` returns a (B,) tensor; ``n_calls`` counts forward calls (NFE bookkeeping).
     """
 
-    def __init__(self, dim: int, hidden: int = 128, n_blocks: int = 4, emb_dim: int = 64, secant: bool = True) -> None:
+    def __init__(
+        self, dim: int, hidden: int = 128, n_blocks: int = 4, emb_dim: int = 64, secant: bool = True
+    ) -> None:
         super().__init__()
         self.dim, self.emb_dim, self.secant = dim, emb_dim, secant
         n_emb = 2 if secant else 1

@@ -44,7 +44,9 @@ class PathCoefficients:
     dbeta: torch.Tensor
 
 
-def path_coefficients(kind: str, t: torch.Tensor, beta_min: float = 0.1, beta_max: float = 20.0) -> PathCoefficients:
+def path_coefficients(
+    kind: str, t: torch.Tensor, beta_min: float = 0.1, beta_max: float = 20.0
+) -> PathCoefficients:
     """Schedules of digest A2: linear (1-t, t), VP, and trigonometric (cos(pi t/2), sin(pi t/2)).
 
     VP: alpha_t = exp(-t^2 (beta_max - beta_min)/4 - t beta_min/2), beta_t = sqrt(1 - alpha_t^2).
@@ -54,7 +56,9 @@ def path_coefficients(kind: str, t: torch.Tensor, beta_min: float = 0.1, beta_ma
         return PathCoefficients(1.0 - t, t, -one, one)
     if kind == "trig":
         h = 0.5 * math.pi
-        return PathCoefficients(torch.cos(h * t), torch.sin(h * t), -h * torch.sin(h * t), h * torch.cos(h * t))
+        return PathCoefficients(
+            torch.cos(h * t), torch.sin(h * t), -h * torch.sin(h * t), h * torch.cos(h * t)
+        )
     if kind == "vp":
         log_alpha = -0.25 * t**2 * (beta_max - beta_min) - 0.5 * t * beta_min
         dlog_alpha = -0.5 * t * (beta_max - beta_min) - 0.5 * beta_min
@@ -90,7 +94,9 @@ def conditional_time_score(
     return -0.5 * d * rate + (mu_dot * z).sum(1) / torch.sqrt(var) + 0.5 * rate * (z * z).sum(1)
 
 
-def conditional_time_score_variance(mu_dot: torch.Tensor, var: torch.Tensor, dvar: torch.Tensor) -> torch.Tensor:
+def conditional_time_score_variance(
+    mu_dot: torch.Tensor, var: torch.Tensor, dvar: torch.Tensor
+) -> torch.Tensor:
     """Var_z[tau_c] = d/2 * (dvar/var)^2 + ||mu_dot||^2 / var for z ~ N(0, I) (CTSM weight 1/Var, digest A2).
 
     The linear and quadratic parts of tau_c are uncorrelated under a Gaussian and Var ||z||^2 = 2d.

@@ -59,14 +59,18 @@ class GaussianPair:
     def log_ratio(self, x: np.ndarray) -> np.ndarray:
         """Exact log p(x) - log q(x), (n,)."""
         xt = torch.as_tensor(x, dtype=torch.float64)
-        m0, S0, m1, S1 = (torch.as_tensor(a, dtype=torch.float64) for a in (self.m0, self.S0, self.m1, self.S1))
+        m0, S0, m1, S1 = (
+            torch.as_tensor(a, dtype=torch.float64) for a in (self.m0, self.S0, self.m1, self.S1)
+        )
         return (_gauss_logpdf(xt, m1, S1) - _gauss_logpdf(xt, m0, S0)).numpy()
 
     def _moments(self, t: torch.Tensor, cfg: PathConfig) -> tuple[torch.Tensor, ...]:
         """mu_t (B, d), Sigma_t (B, d, d) and their t-derivatives for the path ``cfg``."""
         c = path_coefficients(cfg.kind, t, cfg.beta_min, cfg.beta_max)
         svar, dsvar = bridge_variance(t, c, cfg.gamma, cfg.noise_eps)
-        m0, S0, m1, S1 = (torch.as_tensor(a, dtype=torch.float64) for a in (self.m0, self.S0, self.m1, self.S1))
+        m0, S0, m1, S1 = (
+            torch.as_tensor(a, dtype=torch.float64) for a in (self.m0, self.S0, self.m1, self.S1)
+        )
         eye = torch.eye(self.dim, dtype=torch.float64)
         mu = c.alpha[:, None] * m0 + c.beta[:, None] * m1  # (B, d)
         dmu = c.dalpha[:, None] * m0 + c.dbeta[:, None] * m1
@@ -96,7 +100,9 @@ class GaussianPair:
         quad = torch.einsum("bi,bij,bj->b", sol, dcov, sol)  # (B,)
         return -0.5 * trace + (sol * dmu).sum(1) + 0.5 * quad
 
-    def secant(self, x: torch.Tensor, l: torch.Tensor | float, t: torch.Tensor | float, cfg: PathConfig) -> torch.Tensor:
+    def secant(
+        self, x: torch.Tensor, l: torch.Tensor | float, t: torch.Tensor | float, cfg: PathConfig
+    ) -> torch.Tensor:
         """Exact secant u(x, l, t) = (1/(t - l)) int_l^t tau(x, s) ds (digest A3); u(x, t, t) = tau(x, t). (B,)."""
         n = x.shape[0]
         lt, tt = _as_t(l, n), _as_t(t, n)

@@ -27,6 +27,7 @@ class SFTSettings:
     epochs: float = 1.0  # passes over the data
     max_steps: int = -1  # if > 0, overrides epochs
     learning_rate: float = 5e-5  # AdamW step size
+    lr_scheduler: str = "cosine"  # transformers scheduler name
     batch_size: int = 8  # sequences per device step
     grad_accum: int = 1  # gradient accumulation
     max_length: int = 1024  # truncate prompt + completion to this many tokens
@@ -60,7 +61,7 @@ def make_sft_args(s: SFTSettings) -> Any:
         gradient_checkpointing=False,  # TRL 1.x defaults to True; a 135M model needs no memory saving
         dataloader_num_workers=0,
         packing=False,
-        lr_scheduler_type="cosine",
+        lr_scheduler_type=s.lr_scheduler,
         warmup_steps=0,
     )
     kwargs.update(s.extra)

@@ -55,6 +55,7 @@ class SFTStageConfig:
     num_examples: int = 1000  # cold-start samples (paper: about 1,000 teacher rationales)
     epochs: float = 1.0  # passes over the cold-start set
     learning_rate: float = 5e-5  # AdamW step size
+    lr_scheduler: str = "cosine"  # transformers scheduler name ("cosine", "constant", "linear")
     batch_size: int = 8  # sequences per optimizer step (per device)
     grad_accum: int = 1  # gradient accumulation steps
     max_length: int = 640  # truncate prompt + rationale to this many tokens

@@ -241,6 +241,7 @@ class RecZeroTrainer:
             output_dir=str(out),
             epochs=c.epochs,
             learning_rate=c.learning_rate,
+            lr_scheduler=c.lr_scheduler,
             batch_size=c.batch_size,
             grad_accum=c.grad_accum,
             max_length=c.max_length,
