@@ -345,11 +345,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-dir", default=None, help="cache/resume folder (default runs/reczero-bench[-quick])")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: 1 if the CPU is overloaded)")
     p.add_argument("--test-users", type=int, default=300, help="held-out users (last rating each)")
-    p.add_argument("--sft-examples", type=int, default=240, help="cold-start SFT samples")
-    p.add_argument("--sft-lr", type=float, default=3e-4, help="cold-start SFT learning rate")
-    p.add_argument("--sft-scheduler", default="constant", help="cold-start SFT learning-rate schedule")
+    p.add_argument("--sft-examples", type=int, default=96, help="cold-start SFT samples")
+    p.add_argument("--sft-lr", type=float, default=2e-4, help="cold-start SFT learning rate")
+    p.add_argument("--sft-scheduler", default="cosine", help="cold-start SFT learning-rate schedule")
     p.add_argument("--grpo-steps", type=int, default=5, help="GRPO steps of RecZero and RecOne")
-    p.add_argument("--trainable-layers", type=int, default=8, help="top decoder blocks trained (0 = all)")
+    p.add_argument("--trainable-layers", type=int, default=6, help="top decoder blocks trained (0 = all)")
     p.add_argument(
         "--speed-steps", type=int, default=2, help="GRPO steps per trainer in the speed comparison"
     )

@@ -127,16 +127,23 @@ class MatrixFactorization:
         bi = torch.zeros(len(ii), requires_grad=True)  # (I,)
         ut, it = torch.as_tensor(u_idx), torch.as_tensor(i_idx)
         rt = torch.tensor(r, dtype=torch.float32)
-        opt = torch.optim.Adam([P, Q, bu, bi], lr=self.lr)
+        params = [P, Q, bu, bi]
+        # Plain Adam (Kingma & Ba, 2015) written out: torch.optim's first step costs seconds of lazy imports.
+        m1 = [torch.zeros_like(p) for p in params]
+        m2 = [torch.zeros_like(p) for p in params]
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
         self.loss_history_ = []
-        for _ in range(self.epochs):
-            opt.zero_grad()
+        for t in range(1, self.epochs + 1):
             pred = self.mu_ + bu[ut] + bi[it] + (P[ut] * Q[it]).sum(dim=1)  # (N,)
             mse = ((pred - rt) ** 2).mean()
             l2 = (P[ut].pow(2).sum(1) + Q[it].pow(2).sum(1) + bu[ut] ** 2 + bi[it] ** 2).mean()
-            loss = mse + self.reg * l2
-            loss.backward()
-            opt.step()
+            grads = torch.autograd.grad(mse + self.reg * l2, params)
+            with torch.no_grad():
+                for p, g, a, b in zip(params, grads, m1, m2):
+                    a.mul_(beta1).add_(g, alpha=1 - beta1)
+                    b.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                    step = self.lr / (1 - beta1**t)
+                    p.sub_(step * a / ((b / (1 - beta2**t)).sqrt() + eps))
             self.loss_history_.append(float(mse.detach()))
         self.params_ = {"P": P.detach(), "Q": Q.detach(), "bu": bu.detach(), "bi": bi.detach()}
         return self
