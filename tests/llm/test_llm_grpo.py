@@ -49,6 +49,7 @@ def test_one_grpo_step_changes_parameters_logs_rewards_and_matches_advantages(tm
     assert last_checkpoint(tmp_path) is None
 
 
+@pytest.mark.integration  # a real TRL SFT step: 2-10 s on 2 shared cores
 def test_one_sft_step_changes_trainable_parameters_only(tmp_path):
     tok = tiny_tokenizer()
     model = tiny_random_model(tokenizer=tok)
