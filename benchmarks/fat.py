@@ -6,10 +6,17 @@ Usage::
     python benchmarks/fat.py --quick    # < 90 s smoke run (tiny synthetic + ML-100K subset, 1 seed);
                                         # writes under runs/bench/fat-quick/, never into docs/
     python benchmarks/fat.py --sections scaling,speed   # rerun some sections (others are read from the cache)
+    python benchmarks/fat.py --sections comparison,scaling --models fat   # one shard (no report written)
 
-Every model gets the same trainer (:class:`mercato.ctr.trainer.CTRTrainer`), the same data, the same width
-``d`` and the same budget: no model is tuned (library defaults), the best epoch is chosen on the validation
-split only, and the test split is touched once per run. Numbers are whatever the run measures.
+Protocol of the synthetic comparison and the scaling study (the same budget for every model): the shared
+trainer (:class:`mercato.ctr.trainer.CTRTrainer`), the same data and width ``d``, library defaults otherwise,
+an epoch cap with early stopping on the *validation* AUC (``patience``), and a learning-rate grid
+(``lrs``) searched per model on seed 0, picked by validation AUC; the other seeds reuse the chosen rate. The
+scaling study applies each model's rate chosen at ``d = 16`` in the comparison to every width. The test
+split never selects anything; it is evaluated once per run. The ML-1M section keeps the earlier untuned
+protocol (one epoch, fixed lr) for the CPU budget. Every training run is cached as one JSON file under
+``runs/bench/fat/runs/`` (delete it to rerun), so shards of models can run in parallel processes
+(``--models``) and a final call without ``--models`` assembles the report from the cache.
 """
 
 from __future__ import annotations
@@ -47,25 +54,30 @@ BASELINES = [m for m in MODELS if m != "fat"]
 FULL: dict[str, Any] = {
     "synthetic": {"n_samples": 200_000, "num_fields": 10, "cardinality": 200},
     "ml_rows": 400_000,  # seeded subset of ML-1M's 800k training rows (CPU budget); valid/test complete
-    "seeds": [0, 1, 2],
+    "seeds": [0],  # synthetic comparison (CPU budget: one seed; the lr grid runs on seed 0)
+    "ml_seeds": [0, 1, 2],
     "width": 16,
-    "trainer": {"epochs": 2, "batch_size": 2048, "lr": 2e-3, "patience": 0},
-    "ml_trainer": {"epochs": 1, "batch_size": 2048, "lr": 2e-3, "patience": 0},
+    "lrs": [1e-3, 3e-3],  # per-model grid, picked on validation AUC (seed 0)
+    # epoch cap + early stopping on validation AUC; "lr" is replaced by the grid's choice
+    "trainer": {"epochs": 6, "batch_size": 2048, "patience": 1},
+    "ml_trainer": {"epochs": 1, "batch_size": 2048, "lr": 2e-3, "patience": 0},  # untuned (CPU budget)
     "widths": [8, 16, 32, 64, 128],
-    "scaling_rows": 100_000,  # first rows of the synthetic training split
-    "scaling_trainer": {"epochs": 2, "batch_size": 1024, "lr": 2e-3, "patience": 0},
+    "scaling_rows": 50_000,  # first rows of the synthetic training split
+    "scaling_trainer": {"epochs": 6, "batch_size": 1024, "patience": 1},  # lr: the comparison's choice
     "speed_width": 32,
 }
 QUICK: dict[str, Any] = {
     "synthetic": {"n_samples": 12_000, "num_fields": 6, "cardinality": 50},
     "ml_rows": 12_000,
     "seeds": [0],
+    "ml_seeds": [0],
     "width": 8,
-    "trainer": {"epochs": 1, "batch_size": 1024, "lr": 2e-3, "patience": 0},
+    "lrs": [1e-3, 3e-3],
+    "trainer": {"epochs": 2, "batch_size": 1024, "patience": 1},
     "ml_trainer": {"epochs": 1, "batch_size": 1024, "lr": 2e-3, "patience": 0},
     "widths": [8, 16],
     "scaling_rows": 6_000,
-    "scaling_trainer": {"epochs": 1, "batch_size": 1024, "lr": 2e-3, "patience": 0},
+    "scaling_trainer": {"epochs": 2, "batch_size": 1024, "patience": 1},
     "speed_width": 8,
 }
 
@@ -92,11 +104,11 @@ def trainer_config(base: dict[str, Any], seed: int, threads: int) -> TrainerConf
 
 # ------------------------------------------------------------------------------------------- sections
 def comparison(data: EncodedData, plan: dict[str, Any], tcfg: dict[str, Any], threads: int) -> dict[str, Any]:
-    """Every model x seed on one data set; returns raw runs and FAT's learned modulation (seed 0)."""
+    """Every model x seed on one data set at a fixed lr (untuned); raw runs and FAT's modulation (seed 0)."""
     runs: list[dict[str, Any]] = []
     modulation = None
     for name in MODELS:
-        for seed in plan["seeds"]:
+        for seed in plan["ml_seeds"]:
             seed_everything(seed)
             model = build_model(name, data.schema, {"embed_dim": plan["width"]})
             out = train_model(model, data, trainer_config(tcfg, seed, threads))
@@ -115,6 +127,88 @@ def comparison(data: EncodedData, plan: dict[str, Any], tcfg: dict[str, Any], th
         "runs": runs,
         "modulation": modulation,
         "trainer": tcfg,
+        "train_rows": len(data.train),
+    }
+
+
+def cached_run(
+    run_dir: Path,
+    data: EncodedData,
+    name: str,
+    width: int,
+    tcfg: dict[str, Any],
+    seed: int,
+    threads: int,
+    tag: str,
+) -> dict[str, Any]:
+    """One training run (cached as ``run_dir/<tag>.json``): test/valid metrics, epochs, FAT's modulation."""
+    path = run_dir / f"{tag}.json"
+    if path.is_file():
+        return dict(json.loads(path.read_text()))
+    seed_everything(seed)
+    heads = {"num_heads": 4 if width >= 16 else 2} if name in ("fat", "transformer") else {}
+    model = build_model(name, data.schema, {"embed_dim": width, **heads})
+    out = train_model(model, data, trainer_config(tcfg, seed, threads))
+    if isinstance(model, FieldAwareTransformer):
+        out["modulation"] = model.modulation_matrix().numpy().tolist()
+    out.update(model=name, width=width, seed=seed, lr=tcfg["lr"], trainer=tcfg)
+    log.info(
+        "%s: valid auc %.4f, test auc %.4f, best epoch %d/%d (%.0f s)",
+        tag,
+        out["valid"].get("auc", float("nan")),
+        out["test"]["auc"],
+        out["best_epoch"],
+        out["epochs_run"],
+        out["train_seconds"],
+    )
+    atomic_write_json(path, out)
+    return out
+
+
+def lr_search(
+    run_dir: Path, data: EncodedData, plan: dict[str, Any], name: str, threads: int
+) -> tuple[float, list[dict[str, Any]]]:
+    """Seed-0 runs of ``name`` at d = plan width for every lr of the grid; the lr with the best *validation* AUC."""
+    grid = []
+    for lr in plan["lrs"]:
+        tcfg = {**plan["trainer"], "lr": lr}
+        grid.append(
+            cached_run(run_dir, data, name, plan["width"], tcfg, 0, threads, f"cmp_{name}_lr{lr:g}_s0")
+        )
+    best = max(range(len(grid)), key=lambda i: grid[i]["valid"]["auc"])
+    return float(plan["lrs"][best]), grid
+
+
+def tuned_comparison(
+    run_dir: Path, data: EncodedData, plan: dict[str, Any], models: list[str], threads: int
+) -> dict[str, Any]:
+    """Per model: lr grid on validation (seed 0), then every seed at the chosen lr (seed 0 reused)."""
+    runs: list[dict[str, Any]] = []
+    grid: list[dict[str, Any]] = []
+    modulation = None
+    for name in models:
+        lr, g = lr_search(run_dir, data, plan, name, threads)
+        grid += [{k: r[k] for k in ("model", "lr", "valid", "best_epoch", "epochs_run")} for r in g]
+        for seed in plan["seeds"]:
+            tcfg = {**plan["trainer"], "lr": lr}
+            r = cached_run(
+                run_dir, data, name, plan["width"], tcfg, seed, threads, f"cmp_{name}_lr{lr:g}_s{seed}"
+            )
+            if name == "fat" and seed == plan["seeds"][0]:
+                modulation = r.get("modulation")
+            runs.append({k: v for k, v in r.items() if k != "modulation"})
+    return {
+        "name": data.name,
+        "fields": data.schema.field_names,
+        "bayes_auc": data.bayes_auc,
+        "bayes_logloss": data.bayes_logloss,
+        "strengths": None if data.strengths is None else data.strengths.tolist(),
+        "runs": runs,
+        "grid": grid,
+        "modulation": modulation,
+        "trainer": plan["trainer"],
+        "lrs": plan["lrs"],
+        "seeds": plan["seeds"],
         "train_rows": len(data.train),
     }
 
@@ -140,27 +234,30 @@ def fit_power_law(widths: list[int], aucs: list[float], ceiling: float) -> dict[
     return {"c": float(c), "alpha": float(alpha), "r2": r2}
 
 
-def scaling(data: EncodedData, plan: dict[str, Any], threads: int) -> dict[str, Any]:
-    """Test AUC vs width d for FAT and the Transformer (seed 0) and the power-law fits."""
-    out: dict[str, Any] = {"widths": plan["widths"], "auc": {}, "params": {}, "fit": {}}
+def scaling(
+    run_dir: Path,
+    full: EncodedData,
+    data: EncodedData,
+    plan: dict[str, Any],
+    models: list[str],
+    threads: int,
+) -> dict[str, Any]:
+    """Test AUC vs width d (seed 0, lr chosen on validation at d = 16 in the comparison) and power-law fits."""
+    out: dict[str, Any] = {"widths": plan["widths"], "auc": {}, "params": {}, "fit": {}, "lr": {}}
     out["trainer"], out["train_rows"] = plan["scaling_trainer"], len(data.train)
-    for name in ("fat", "transformer"):
-        aucs, params = [], []
+    out["epochs"] = {}
+    for name in [m for m in ("fat", "transformer") if m in models]:
+        lr, _ = lr_search(run_dir, full, plan, name, threads)  # cached by the comparison
+        tcfg = {**plan["scaling_trainer"], "lr": lr}
+        aucs, params, epochs = [], [], []
         for width in plan["widths"]:
-            seed_everything(0)
-            heads = 4 if width >= 16 else 2
-            model = build_model(name, data.schema, {"embed_dim": width, "num_heads": heads})
-            res = train_model(model, data, trainer_config(plan["scaling_trainer"], 0, threads))
-            log.info(
-                "scaling %s d=%d: test auc %.4f (%.0f s)",
-                name,
-                width,
-                res["test"]["auc"],
-                res["train_seconds"],
+            res = cached_run(
+                run_dir, data, name, width, tcfg, 0, threads, f"scale_{name}_d{width}_lr{lr:g}_s0"
             )
             aucs.append(res["test"]["auc"])
             params.append(res["params"])
-        out["auc"][name], out["params"][name] = aucs, params
+            epochs.append([res["best_epoch"], res["epochs_run"]])
+        out["auc"][name], out["params"][name], out["lr"][name], out["epochs"][name] = aucs, params, lr, epochs
         assert data.bayes_auc is not None
         out["fit"][name] = fit_power_law(plan["widths"], aucs, data.bayes_auc)
         out.setdefault("fit_without_largest", {})[name] = fit_power_law(
@@ -242,27 +339,27 @@ def comparison_table(res: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     runs = res["runs"]
     best_base = max(BASELINES, key=lambda m: np.mean(_stats(runs, m, "auc")))
     ref = float(np.mean(_stats(runs, best_base, "auc")))
+    tuned = "grid" in res
     rows = []
     for m in MODELS:
         a = _stats(runs, m, "auc")
-        secs = np.mean([r["train_seconds"] for r in runs if r["model"] == m])
-        params = next(r["params"] for r in runs if r["model"] == m)
+        mine = [r for r in runs if r["model"] == m]
+        secs = np.mean([r["train_seconds"] for r in mine])
         delta = 100 * (np.mean(a) - ref) / ref
-        rows.append(
-            [
-                m,
-                mean_std(a),
-                mean_std(_stats(runs, m, "logloss")),
-                f"{delta:+.2f}%",
-                f"{params:,}",
-                f"{secs:.0f}",
-            ]
-        )
+        row = [m, mean_std(a), mean_std(_stats(runs, m, "logloss")), f"{delta:+.2f}%"]
+        if tuned:
+            epochs = ", ".join(f"{r['best_epoch']}/{r['epochs_run']}" for r in mine)
+            row += [f"{mine[0]['lr']:g}", epochs]
+        rows.append(row + [f"{mine[0]['params']:,}", f"{secs:.0f}"])
     if res["bayes_auc"] is not None:
+        pad = [""] * (5 if tuned else 3)
         rows.append(
-            ["Bayes-optimal (ceiling)", f"{res['bayes_auc']:.4f}", f"{res['bayes_logloss']:.4f}", "", "", ""]
+            ["Bayes-optimal (ceiling)", f"{res['bayes_auc']:.4f}", f"{res['bayes_logloss']:.4f}", *pad]
         )
-    header = ["model", "test AUC", "test logloss", "ΔAUC vs best baseline", "params", "train s"]
+    header = ["model", "test AUC", "test logloss", "ΔAUC vs best baseline"]
+    if tuned:
+        header += ["lr (valid-chosen)", "best epoch / epochs run"]
+    header += ["params", "train s"]
     fat_auc = float(np.mean(_stats(runs, "fat", "auc")))
     return markdown_table(header, rows), {
         "best_baseline": best_base,
@@ -282,11 +379,34 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
     for key, res in results.get("comparison", {}).items():
         table, info = comparison_table(res)
         cfg = res["trainer"]
-        cmp_blocks.append(
-            f"**{res['name']}** ({res['train_rows']:,} training rows; {len(results['plan']['seeds'])} seeds; "
-            f"d = {results['plan']['width']} for every model; epochs {cfg['epochs']}, batch {cfg['batch_size']}, "
-            f"lr {cfg['lr']}; best epoch by validation AUC)\n\n{table}\n"
-        )
+        width = results["plan"]["width"]
+        if "grid" in res:
+            seeds = res["seeds"]
+            grid_rows = [
+                [
+                    g["model"],
+                    f"{g['lr']:g}",
+                    f"{g['valid']['auc']:.4f}",
+                    f"{g['best_epoch']}/{g['epochs_run']}",
+                ]
+                for g in res["grid"]
+            ]
+            cmp_blocks.append(
+                f"**{res['name']}** ({res['train_rows']:,} training rows; {len(seeds)} seed(s) {seeds}; "
+                f"d = {width} for every model; Adam, batch {cfg['batch_size']}, at most {cfg['epochs']} epochs "
+                f"with early stopping on validation AUC (patience {cfg['patience']}), best epoch restored; "
+                f"lr per model from {res['lrs']} by validation AUC on seed 0)\n\n{table}\n\n"
+                "Learning-rate grid (seed 0; validation AUC of the best epoch, the only quantity used to choose):\n\n"
+                + markdown_table(["model", "lr", "valid AUC", "best epoch / epochs run"], grid_rows)
+                + "\n"
+            )
+        else:
+            n_seeds = len({r["seed"] for r in res["runs"]})
+            cmp_blocks.append(
+                f"**{res['name']}** ({res['train_rows']:,} training rows; {n_seeds} seeds; d = {width} for every "
+                f"model; untuned: epochs {cfg['epochs']}, batch {cfg['batch_size']}, lr {cfg['lr']} for every "
+                f"model, no early stopping; best epoch by validation AUC)\n\n{table}\n"
+            )
         verdict = "above" if info["delta_pct"] > 0 else "below"
         bayes = f"; Bayes-optimal {res['bayes_auc']:.4f}" if res["bayes_auc"] is not None else ""
         summary.append(
@@ -350,9 +470,11 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
         ax.legend()
         ax.grid(alpha=0.3)
         save_figure(fig, img / "scaling.png")
+        ep = sc["epochs"]
         rows = [
             [w]
             + [f"{sc['auc'][m][i]:.4f}" for m in ("fat", "transformer")]
+            + [f"{ep[m][i][0]}/{ep[m][i][1]}" for m in ("fat", "transformer")]
             + [f"{sc['params']['fat'][i]:,}", f"{sc['params']['transformer'][i]:,}"]
             for i, w in enumerate(widths)
         ]
@@ -370,10 +492,24 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
             for m in ("fat", "transformer")
         ]
         body = (
-            f"Synthetic data (first {rows_used:,} training rows), seed 0, {tr['epochs']} epoch(s) "
-            f"per width, batch {tr['batch_size']}, lr {tr['lr']}, same settings for both. Fit: "
+            f"Synthetic data (first {rows_used:,} training rows; validation and test splits complete), seed 0, "
+            f"batch {tr['batch_size']}, at most {tr['epochs']} epochs with early stopping on validation AUC "
+            f"(patience {tr['patience']}), best epoch restored; each model's lr is the one chosen on validation "
+            f"at d = {results['plan']['width']} in the comparison (FAT {sc['lr']['fat']:g}, Transformer "
+            f"{sc['lr']['transformer']:g}), applied to every width. Test AUC per width. Fit: "
             f"`AUC(d) = AUC_Bayes - c d^(-alpha)` with AUC_Bayes = {sc['bayes_auc']:.4f} fixed (scipy `curve_fit`).\n\n"
-            + markdown_table(["d", "FAT AUC", "Transformer AUC", "FAT params", "Transformer params"], rows)
+            + markdown_table(
+                [
+                    "d",
+                    "FAT AUC",
+                    "Transformer AUC",
+                    "FAT best epoch / run",
+                    "Transformer best epoch / run",
+                    "FAT params",
+                    "Transformer params",
+                ],
+                rows,
+            )
             + "\n\n"
             + markdown_table(["model", "widths fitted", "alpha", "c", "R²"], fits)
             + f"\n\n![AUC vs width]({img_rel}/scaling.png)"
@@ -427,8 +563,9 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
         update_markdown_section(
             results_md,
             "fat",
-            f"### FAT (Field-Aware Transformer)\n\n_{mode}; details in [fat.md](fat.md)._\n\n"
-            + "\n".join(summary),
+            f"### FAT (Field-Aware Transformer)\n\n_{mode}; synthetic comparison and scaling: per-model lr grid "
+            "and early stopping on validation; MovieLens: untuned (fixed lr and epochs); details in "
+            "[fat.md](fat.md)._\n\n" + "\n".join(summary),
         )
 
 
@@ -440,8 +577,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
     parser.add_argument(
         "--sections",
-        default="comparison,speed,scaling",
-        help="comma-separated: comparison, speed, scaling ('' = report only)",
+        default="comparison,movielens,speed,scaling",
+        help="comma-separated: comparison (synthetic), movielens, speed, scaling ('' = report only)",
+    )
+    parser.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help="shard: only these models (comparison/scaling); a subset writes the run cache, not the report",
     )
     parser.add_argument(
         "--docs", default=None, help="docs folder (default docs/, or runs/bench/fat-quick/ with --quick)"
@@ -459,19 +601,32 @@ def main() -> int:
         else (ROOT / "runs" / "bench" / "fat-quick" if args.quick else ROOT / "docs")
     )
     cache = ROOT / "runs" / "bench" / ("fat-quick" if args.quick else "fat")  # one JSON per section
+    run_dir = cache / "runs"  # one JSON per training run
+    if args.quick and run_dir.is_dir():  # the smoke run always trains
+        for f in run_dir.glob("*.json"):
+            f.unlink()
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = set(models) - set(MODELS)
+    if unknown:
+        parser.error(f"unknown models {sorted(unknown)}; valid: {MODELS}")
+    shard = set(models) != set(MODELS)
     start = time.perf_counter()
 
     def save(section: str, value: Any) -> None:
-        if value is not None:
+        if value is not None and not shard:
             atomic_write_json(
                 cache / f"{section}.json", {"plan": plan, "threads": args.threads, section: value}
             )
+        if shard:
+            return
         results: dict[str, Any] = {"plan": plan}
-        for name in ("comparison", "speed", "scaling"):
+        for name in ("comparison", "movielens", "speed", "scaling"):
             path = cache / f"{name}.json"
             if path.is_file():
                 results[name] = json.loads(path.read_text())[name]
+        if "movielens" in results:
+            results.setdefault("comparison", {})["movielens"] = results.pop("movielens")
         write_reports(results, docs, args.quick)
 
     if not sections:
@@ -480,18 +635,18 @@ def main() -> int:
     synthetic = load_synthetic(plan)  # the same seeded data in every process
     log.info("synthetic: %d train rows, Bayes AUC %.4f", len(synthetic.train), synthetic.bayes_auc)
     if "comparison" in sections:
-        comp = {"synthetic": comparison(synthetic, plan, plan["trainer"], args.threads)}
-        save("comparison", comp)
-        ml = load_movielens(plan, args.quick)
-        comp["movielens"] = comparison(ml, plan, plan["ml_trainer"], args.threads)
-        save("comparison", comp)
-    if "speed" in sections:
-        save("speed", speed(synthetic, plan, args.threads, args.quick))
+        save("comparison", {"synthetic": tuned_comparison(run_dir, synthetic, plan, models, args.threads)})
     if "scaling" in sections:
         rows = plan["scaling_rows"]
         t = synthetic.train
         head = CTRTensors(t.sparse[:rows], t.multihot[:rows], t.label[:rows], t.user[:rows])
-        save("scaling", scaling(dataclasses.replace(synthetic, train=head), plan, args.threads))
+        sub = dataclasses.replace(synthetic, train=head)
+        save("scaling", scaling(run_dir, synthetic, sub, plan, models, args.threads))
+    if "movielens" in sections and not shard:
+        ml = load_movielens(plan, args.quick)
+        save("movielens", comparison(ml, plan, plan["ml_trainer"], args.threads))
+    if "speed" in sections and not shard:
+        save("speed", speed(synthetic, plan, args.threads, args.quick))
     log.info("done in %.0f s; results in %s and %s", time.perf_counter() - start, cache, docs)
     return 0
 

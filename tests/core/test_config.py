@@ -56,6 +56,12 @@ def test_file_then_command_line_overrides_nested(tmp_path):
     }
 
 
+def test_scalar_for_a_list_field_is_a_one_item_list():
+    assert load_config(Cfg, overrides=["--hidden", "8"]).hidden == [8]
+    with pytest.raises(ConfigError, match="expected int"):
+        load_config(Cfg, overrides=["--hidden", "wide"])
+
+
 def test_unknown_nested_key_is_rejected():
     with pytest.raises(ConfigError, match="'dept'.*valid keys: depth"):
         load_config(Cfg, overrides=["--inner.dept", "3"])

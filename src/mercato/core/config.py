@@ -93,7 +93,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, str) and "," in value:
             value = [yaml.safe_load(v) for v in value.split(",")]
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list ({_type_name(tp)}), got {value!r}")
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+                value = [value]  # `--hidden-units 8` means [8]
+            else:
+                raise ConfigError(f"{where}: expected a list ({_type_name(tp)}), got {value!r}")
         if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
             if len(args) != len(value):
                 raise ConfigError(f"{where}: expected {len(args)} items ({_type_name(tp)}), got {value!r}")

@@ -2,7 +2,8 @@
 
 * ``fit``: fit ISA-DRE on a 2-D toy (``--toy 8gaussians``) or on your own samples (``--x-p p.npy --x-q q.csv``,
   rows = samples); writes config.yaml, metrics.json, the checkpoint and (2-D) a ratio plot into the run folder.
-* ``eval``: load a fitted run and write log r(x) for ``--x`` (``.npy``/``.csv``) at ``--steps`` N.
+* ``eval``: load a fitted run (``--run-dir``) and write log r(x) for ``--x`` (``.npy``/``.csv``) at ``--steps`` N;
+  without ``--x`` on a toy run, evaluate on fresh toy samples and report the RMSE against the exact log ratio.
 * ``bench``: run ``benchmarks/isadre.py --quick``.
 """
 
@@ -104,7 +105,12 @@ def _fit(argv: list[str]) -> int:
     save_checkpoint(
         run / "checkpoint",
         est.network_,
-        state={"shift": est.shift_.tolist(), "scale": est.scale_.tolist(), "n_features": est.n_features_in_},
+        state={
+            "shift": est.shift_.tolist(),
+            "scale": est.scale_.tolist(),
+            "n_features": est.n_features_in_,
+            "toy": toy.name if toy is not None else None,
+        },
     )
     metrics: dict[str, Any] = {"fit_seconds": fit_s, "final_loss": float(np.mean(est.loss_history_[-50:]))}
     if toy is not None:
@@ -122,7 +128,7 @@ def _fit(argv: list[str]) -> int:
 
 
 def load_fitted(run: Path) -> ISADRE:
-    """Rebuild a fitted :class:`ISADRE` from a ``fit`` run folder."""
+    """Rebuild a fitted :class:`ISADRE` from a ``fit`` run folder (``toy_`` holds the toy's name or None)."""
     import yaml
 
     cfg_path = run / "config.yaml"
@@ -137,6 +143,7 @@ def load_fitted(run: Path) -> ISADRE:
     est.network_ = net.eval()
     est.shift_, est.scale_ = np.asarray(ckpt.state["shift"]), np.asarray(ckpt.state["scale"])
     est.n_features_in_ = dim
+    est.toy_ = ckpt.state.get("toy")
     return est
 
 
@@ -144,14 +151,26 @@ def _eval(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="mercato isadre eval", description="Evaluate log r(x) with a fitted run."
     )
-    parser.add_argument("--run", required=True, help="run folder written by 'mercato isadre fit'")
-    parser.add_argument("--x", required=True, help="query points (.npy or .csv)")
+    parser.add_argument(
+        "--run-dir", "--run", dest="run", required=True, help="run folder written by 'mercato isadre fit'"
+    )
+    parser.add_argument(
+        "--x", default=None, help="query points (.npy or .csv); default on a toy run: 5000 fresh p-samples"
+    )
+    parser.add_argument("--seed", type=int, default=12345, help="seed of the fresh toy samples (no --x)")
     parser.add_argument("--steps", type=int, default=1, help="N inference steps (NFE)")
     parser.add_argument("--out", default=None, help="output .npy (default <run>/log_ratio.npy)")
     args = parser.parse_args(argv)
     try:
         est = load_fitted(Path(args.run))
-        X = load_samples(args.x)
+        toy = None
+        if args.x is not None:
+            X = load_samples(args.x)
+        elif est.toy_ is not None:
+            toy = toy_pair(est.toy_)
+            X = toy.sample_p(5000, np.random.default_rng(args.seed))
+        else:
+            raise ValueError("--x is required for a run fitted on your own samples")
         torch.set_grad_enabled(False)
         t0 = time.perf_counter()
         lr = est.log_ratio(X, steps=args.steps)
@@ -162,17 +181,16 @@ def _eval(argv: list[str]) -> int:
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, lr)
-    print_table(
-        [
-            {
-                "n": len(lr),
-                "steps": args.steps,
-                "nfe": est.last_nfe_,
-                "mean_log_r": float(lr.mean()),
-                "seconds": secs,
-            }
-        ]
-    )
+    row: dict[str, Any] = {
+        "n": len(lr),
+        "steps": args.steps,
+        "nfe": est.last_nfe_,
+        "mean_log_r": float(lr.mean()),
+        "seconds": secs,
+    }
+    if toy is not None:
+        row["rmse_vs_exact"] = float(np.sqrt(np.mean((lr - toy.log_ratio(X)) ** 2)))
+    print_table([row])
     print(f"wrote {out}")
     return 0
 

@@ -67,6 +67,7 @@ class ISADREConfig:
     path: PathConfig = field(default_factory=PathConfig)  # interpolant, A2
     train: TrainConfig = field(default_factory=TrainConfig)  # network and optimiser
     aligned_ratio: float = 0.25  # probability of l = t (pure tangent training), A3 (OpenDRE class default)
+    full_ratio: float = 0.0  # probability of the longest interval the CIA cap allows (U = 1); not in A3
     anneal: Literal["linear", "cosine", "none"] = "linear"  # CIA ramp of Delta_max(k); 'none' = ablation
     anneal_fraction: float = 0.3  # K_warm / K, fraction of training spent ramping Delta_max to 1
     anneal_start: float = 0.02  # Delta_max(0), the interval cap at the first step
@@ -78,6 +79,8 @@ class ISADREConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.aligned_ratio <= 1.0:
             raise ValueError(f"aligned_ratio must lie in [0, 1], got {self.aligned_ratio}")
+        if not 0.0 <= self.full_ratio <= 1.0:
+            raise ValueError(f"full_ratio must lie in [0, 1], got {self.full_ratio}")
         if not 0.0 < self.anneal_fraction <= 1.0:
             raise ValueError(f"anneal_fraction must lie in (0, 1], got {self.anneal_fraction}")
         if not 0.0 <= self.anneal_start <= 1.0:
@@ -106,10 +109,18 @@ class TimeScoreDREConfig:
 class ClassifierDREConfig:
     """Classifier DRE: log r(x) = logit P(p | x) + log(n_q / n_p)."""
 
-    model: Literal["logistic", "mlp"] = "mlp"  # sklearn LogisticRegression or MLPClassifier
+    model: Literal["logistic", "mlp"] = "mlp"  # sklearn LogisticRegression or a torch MLP (two hidden layers)
     quadratic: bool = False  # logistic only: add squared features x_j^2 (a Gaussian log ratio is quadratic)
     hidden: int = 128  # MLP width (two hidden layers)
-    max_iter: int = 200  # solver iterations (MLP: epochs)
+    max_iter: int = 200  # solver iterations (MLP: maximum epochs)
     C: float = 1.0  # inverse L2 strength of the logistic model
-    alpha: float = 1e-4  # L2 strength of the MLP
+    alpha: float = 1e-4  # decoupled weight decay of the MLP (AdamW)
+    lr: float = 1e-3  # MLP Adam learning rate
+    batch_size: int = 256  # MLP minibatch size
+    patience: int = 5  # MLP early stopping: epochs without a lower held-out loss
     seed: int = 0  # random seed
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "max_iter", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

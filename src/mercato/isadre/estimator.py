@@ -204,7 +204,8 @@ class ISADRE(PathDREBase):
         t = self._sample_t(n, gen)
         cap = interval_cap(step, cfg.train.n_iters, cfg.anneal, cfg.anneal_fraction, cfg.anneal_start)
         aligned = torch.rand(n, generator=gen) < cfg.aligned_ratio
-        l, gap = sample_intervals(t, torch.rand(n, generator=gen), cap, aligned, cfg.path.t_eps)
+        full = torch.rand(n, generator=gen) < cfg.full_ratio if cfg.full_ratio > 0 else None
+        l, gap = sample_intervals(t, torch.rand(n, generator=gen), cap, aligned, cfg.path.t_eps, full)
         batch = self._path_batch(x0, x1, t, gen)
         # partial d/dt at fixed x: tangent (0, 1); total derivative along the path: (dx_t/dt, 1).
         dx = batch.velocity if cfg.derivative == "total" else torch.zeros_like(batch.xt)

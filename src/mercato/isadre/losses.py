@@ -75,9 +75,20 @@ def interval_cap(step: int, n_iters: int, schedule: str, fraction: float, start:
 
 
 def sample_intervals(
-    t: torch.Tensor, unif: torch.Tensor, cap: float, aligned: torch.Tensor, eps: float
+    t: torch.Tensor,
+    unif: torch.Tensor,
+    cap: float,
+    aligned: torch.Tensor,
+    eps: float,
+    full: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """l = max(eps, t - U * Delta_max), and l = t where ``aligned`` (A3). Returns (l, t - l), each (B,)."""
+    """l = max(eps, t - U * Delta_max), and l = t where ``aligned`` (A3). Returns (l, t - l), each (B,).
+
+    Where ``full`` (B,) is True, U = 1: the longest interval the CIA cap allows, l = max(eps, t - Delta_max), so
+    intervals that start at the q end (the family u(x, eps, t) of the one-step query) are not rare.
+    """
+    if full is not None:
+        unif = torch.where(full, torch.ones_like(unif), unif)
     l = torch.clamp(t - unif * cap, min=eps)
     l = torch.where(aligned, t, l)
     return l, t - l
