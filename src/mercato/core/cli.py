@@ -83,7 +83,7 @@ def print_table(rows: Sequence[dict[str, Any]], file: Any = None) -> None:
     """Print a list of dicts as an aligned text table (CLI output, not library logging)."""
     if not rows:
         return
-    cols = list(rows[0])
+    cols = list(dict.fromkeys(key for row in rows for key in row))  # union of keys, first-seen order
     cells = [[_fmt(r.get(c, "")) for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
     out = file or sys.stdout
