@@ -586,6 +586,9 @@ def main() -> int:
         help="shard: only these models (comparison/scaling); a subset writes the run cache, not the report",
     )
     parser.add_argument(
+        "--widths", default=None, help="shard only: scaling widths to train (default: the plan's widths)"
+    )
+    parser.add_argument(
         "--docs", default=None, help="docs folder (default docs/, or runs/bench/fat-quick/ with --quick)"
     )
     args = parser.parse_args()
@@ -611,6 +614,10 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown models {sorted(unknown)}; valid: {MODELS}")
     shard = set(models) != set(MODELS)
+    if args.widths:
+        if not shard:
+            parser.error("--widths only with a --models subset (a shard that writes no report)")
+        plan = {**plan, "widths": [int(w) for w in args.widths.split(",")]}
     start = time.perf_counter()
 
     def save(section: str, value: Any) -> None:

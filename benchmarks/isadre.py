@@ -1,11 +1,15 @@
 """ISA-DRE benchmark: mutual information of correlated Gaussians (true MI = d/4), MSE vs NFE.
 
 Methods: ISA-DRE (1, 2, 4 steps), DRE-infinity (time-score network; 10 and 100 trapezoid steps, RK45 ODE) and
-classifier DRE (sklearn MLP). Also: the CIA ablation (anneal='none'), the along-path derivative variant
+classifier DRE (torch MLP). Also: the CIA ablation (anneal='none'), the along-path derivative variant
 (derivative='total'), and inference time per 10k points. Every number in docs/isadre.md comes from here.
 
     python benchmarks/isadre.py            # full: d in {40, 80, 120, 160}, 3 seeds; updates docs/
-    python benchmarks/isadre.py --quick    # smoke run (< 90 s), writes only under runs/
+    python benchmarks/isadre.py --quick    # smoke run (< 60 s), writes only under runs/
+
+The full run can be split over processes (``--seeds 0 --sections main --no-docs --out runs/isadre_bench/s0.json``
+...) and merged (``--merge a.json,b.json --sections none``). A results JSON is reused only if it was written with
+the same setting.
 """
 
 from __future__ import annotations
@@ -47,18 +51,38 @@ FULL = {
     "ablation_seeds": [0],
     "n_train": 20000,
     "n_test": 5000,
-    "train": {"hidden": 128, "n_blocks": 3, "emb_dim": 64, "n_iters": 500, "batch_size": 512, "lr": 3e-3},
-    "clf": {"hidden": 128, "max_iter": 60},
+    "train": {
+        "hidden": 128,
+        "n_blocks": 3,
+        "emb_dim": 64,
+        "n_iters": 500,
+        "batch_size": 2048,
+        "lr": 3e-3,
+        "t_sampler": "lognorm",
+        "emb_max_freq": 8.0,
+    },
+    "isa": {"full_ratio": 0.5},
+    "clf": {"hidden": 128, "max_iter": 60, "batch_size": 256, "lr": 1e-3},
 }
 QUICK = {
     "dims": [10],
     "seeds": [0],
     "ablation_dims": [10],
     "ablation_seeds": [0],
-    "n_train": 4000,
+    "n_train": 3000,
     "n_test": 2000,
-    "train": {"hidden": 32, "n_blocks": 1, "emb_dim": 16, "n_iters": 250, "batch_size": 256, "lr": 3e-3},
-    "clf": {"hidden": 32, "max_iter": 20},
+    "train": {
+        "hidden": 32,
+        "n_blocks": 1,
+        "emb_dim": 16,
+        "n_iters": 150,
+        "batch_size": 256,
+        "lr": 3e-3,
+        "t_sampler": "lognorm",
+        "emb_max_freq": 8.0,
+    },
+    "isa": {"full_ratio": 0.5},
+    "clf": {"hidden": 32, "max_iter": 20, "batch_size": 256, "lr": 1e-3},
 }
 PATH = {"kind": "trig", "reference": "gaussian", "gamma": 0.0, "noise_eps": 0.0}
 
@@ -94,9 +118,8 @@ def run_one(setting: dict[str, Any], d: int, seed: int, methods: list[str]) -> d
             variant = {"isa": {}, "isa_noanneal": {"anneal": "none"}, "isa_total": {"derivative": "total"}}[
                 method
             ]
-            est: Any = ISADRE(ISADREConfig(path=_path(), train=_train(setting, seed), **variant)).fit(
-                X_p, X_q
-            )
+            isa_cfg = ISADREConfig(path=_path(), train=_train(setting, seed), **setting["isa"], **variant)
+            est: Any = ISADRE(isa_cfg).fit(X_p, X_q)
             fit_s = time.perf_counter() - t0
             for steps in (1, 2, 4):
                 out[f"{method}@{steps}"] = {
@@ -126,7 +149,7 @@ def speed(setting: dict[str, Any], d: int) -> dict[str, float]:
     rng = np.random.default_rng(7)
     X_p, X_q = pair.sample_p(2000, rng), pair.sample_q(2000, rng)
     tiny = {**setting, "train": {**setting["train"], "n_iters": 5}}
-    isa = ISADRE(ISADREConfig(path=_path(), train=_train(tiny, 0))).fit(X_p, X_q)
+    isa = ISADRE(ISADREConfig(path=_path(), train=_train(tiny, 0), **setting["isa"])).fit(X_p, X_q)
     ts = TimeScoreDRE(TimeScoreDREConfig(path=_path(), train=_train(tiny, 0))).fit(X_p, X_q)
     X = pair.sample_p(10_000, rng)
 
@@ -139,7 +162,9 @@ def speed(setting: dict[str, Any], d: int) -> dict[str, float]:
         return min(times)
 
     return {
+        "dim": float(d),
         "isa_1step_s": best(lambda: isa.log_ratio(X, steps=1)),
+        "isa_4step_s": best(lambda: isa.log_ratio(X, steps=4)),
         "dre_inf_100step_s": best(lambda: ts.log_ratio(X, steps=100)),
     }
 
@@ -208,7 +233,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="smoke run (< 90 s); writes only under runs/")
+    parser.add_argument("--quick", action="store_true", help="smoke run (< 60 s); writes only under runs/")
     parser.add_argument(
         "--sections", default="main,ablation,speed", help="comma list of main, ablation, speed"
     )
@@ -223,14 +248,24 @@ def main() -> int:
     setting = QUICK if args.quick else FULL
     mode = "quick" if args.quick else "full"
     out = Path(args.out) if args.out else ROOT / "runs" / "isadre_bench" / f"{mode}.json"
+    fingerprint = json.dumps(
+        {k: setting[k] for k in ("n_train", "n_test", "train", "isa", "clf")}, sort_keys=True
+    )
     results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}  # resumable cache
+    if results.get("setting") != fingerprint:
+        results = {"setting": fingerprint}  # a cache written with another setting is not reused
     if args.seeds is not None:
         setting = {**setting, "seeds": [int(s) for s in args.seeds.split(",") if s]}
     for extra in (args.merge or "").split(","):
         if extra:
-            for d, cells in json.loads(Path(extra).read_text()).items():
-                if d == "speed":
-                    results["speed"] = cells
+            part = json.loads(Path(extra).read_text())
+            if part.get("setting") != fingerprint:
+                raise SystemExit(f"{extra}: written with another setting; not merged")
+            for d, cells in part.items():
+                if d == "setting":
+                    continue
+                if d in ("speed", "wall"):
+                    results.setdefault(d, {}).update(cells)
                     continue
                 for seed, cell in cells.items():
                     results.setdefault(d, {}).setdefault(seed, {}).update(cell)
@@ -254,14 +289,17 @@ def main() -> int:
     if "speed" in sections and "speed" not in results:
         results["speed"] = speed(setting, max(setting["dims"]))
         atomic_write_json(out, results)
-    wall = time.perf_counter() - t_start
+    if jobs or "speed" in sections:
+        results.setdefault("wall", {})[out.stem] = time.perf_counter() - t_start
+        atomic_write_json(out, results)
+    walls = results.get("wall", {})
     dims = setting["dims"]
     main_keys = ["isa@1", "isa@2", "isa@4", "dre_inf@10", "dre_inf@100", "dre_inf@ode", "clf"]
     rows, summary = summarize(results, dims, main_keys)
     for (key, d), s in summary.items():
-        runs = [r[key] for r in results[str(d)].values() if key in r]
+        runs = [r[key] for r in results[str(d)].values() if isinstance(r, dict) and key in r]
         s["nfe"] = float(np.mean([r["nfe"] for r in runs]))
-    header = ["method", "NFE", *[f"d={d} (MI {d // 4})" for d in dims]]
+    header = ["method", "NFE", *[f"d={d} (MI {d / 4:g})" for d in dims]]
     table = markdown_table(header, rows)
     abl_keys = ["isa@1", "isa@4", "isa_noanneal@1", "isa_noanneal@4", "isa_total@1", "isa_total@4"]
     abl_dims = setting["ablation_dims"]
@@ -288,9 +326,11 @@ def main() -> int:
     speed_line = ""
     if sp:
         speed_line = (
-            f"Inference on 10k points at d={max(dims)}: ISA-DRE 1 step {1000 * sp['isa_1step_s']:.1f} ms, "
-            f"DRE-∞ 100 steps {1000 * sp['dre_inf_100step_s']:.1f} ms "
-            f"({sp['dre_inf_100step_s'] / sp['isa_1step_s']:.0f}× faster)."
+            f"Inference on 10k points at d={max(dims)} (same network size, measured side by side in one process, "
+            f"best of 3): ISA-DRE 1 step {1000 * sp['isa_1step_s']:.1f} ms, 4 steps "
+            f"{1000 * sp.get('isa_4step_s', float('nan')):.1f} ms; DRE-∞ 100 steps "
+            f"{1000 * sp['dre_inf_100step_s']:.1f} ms; ratio DRE-∞ 100 / ISA-DRE 1 = "
+            f"{sp['dre_inf_100step_s'] / sp['isa_1step_s']:.0f}×."
         )
     fit_times = {
         k: np.mean([r[k]["fit_seconds"] for dd in dims for r in results.get(str(dd), {}).values() if k in r])
@@ -302,8 +342,10 @@ def main() -> int:
         [
             f"MSE of the MI estimate (mean ± std over seeds {setting['seeds']}; in brackets the mean estimate). "
             f"Setting: {setting['n_train']} training samples per distribution, {setting['n_test']} test samples, "
-            f"network/optimiser {setting['train']}, path {PATH}; this run's wall time {wall / 60:.1f} min on a "
-            "shared 2-core CPU, torch.set_num_threads(1).",
+            f"network/optimiser {setting['train']}, ISA-DRE {setting['isa']}, classifier {setting['clf']}, "
+            f"path {PATH}. Wall time of the parts (processes, run concurrently): "
+            + ", ".join(f"{k} {v / 60:.1f} min" for k, v in sorted(walls.items()))
+            + " on a shared 2-core CPU, torch.set_num_threads(1) per process.",
             table,
             "Goal (ISA-DRE 1 step at or below DRE-∞ 100 steps): " + "; ".join(goal),
             f"Mean fit time per model: {fit_line}.",

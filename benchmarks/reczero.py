@@ -152,7 +152,10 @@ class Bench:
             body += f"\n\nRecOne MAE vs SFT-only: {rel:+.1f}% (goal: at least -5% with format validity >= 98%: {goal})."
         if "MF" in ev and "RecOne" in ev:
             body += f" MF MAE {ev['MF']['mae']:.4f} vs RecOne {ev['RecOne']['mae']:.4f}."
-        body += f"\n\nTotal benchmark wall time so far: {sum(c.get('wall_s', {}).values()) / 60:.1f} min."
+        body += (
+            f"\n\nSum of the stages' wall times: {sum(c.get('wall_s', {}).values()) / 60:.1f} min "
+            "(per stage: " + ", ".join(f"{k} {v / 60:.1f}" for k, v in c.get("wall_s", {}).items()) + " min)."
+        )
         update_markdown_section(DOC, "reczero-results", body)
         sp = c.get("speed")
         if sp:

@@ -165,6 +165,19 @@ def test_classifier_dre_recovers_gaussian_log_ratio():
     assert est.last_nfe_ == 1
 
 
+def test_torch_mlp_classifier_recovers_gaussian_log_ratio():
+    pair = GaussianPair(np.zeros(1), np.eye(1), np.array([1.0]), np.eye(1))  # log r = x - 1/2
+    rng = np.random.default_rng(0)
+    X_p, X_q = pair.sample_p(900, rng), pair.sample_q(600, rng)  # unequal sizes: the log-prior term matters
+    cfg = ClassifierDREConfig(model="mlp", hidden=16, max_iter=10, batch_size=100, lr=1e-2)
+    est = ClassifierDRE(cfg).fit(X_p, X_q)
+    x = np.array([[-1.0], [0.0], [1.0], [2.0]])
+    assert np.allclose(est.log_ratio(x), pair.log_ratio(x), atol=0.3)
+    assert est.last_nfe_ == 1
+    with pytest.raises(ValueError, match="patience"):
+        ClassifierDREConfig(patience=0)
+
+
 @pytest.mark.integration
 def test_trained_isadre_approaches_exact_log_ratio():
     pair = GaussianPair(np.zeros(1), np.eye(1), np.array([1.0]), np.array([[0.5]]))

@@ -148,6 +148,11 @@ def test_sample_intervals_respects_cap_and_alignment():
     l, gap = sample_intervals(t, unif, 0.2, aligned, 1e-5)
     assert torch.allclose(l, torch.tensor([0.7, 0.4, 1e-5, 0.7]))
     assert torch.all(gap <= 0.2 + 1e-7) and gap[3] == 0
+    # full_ratio: where ``full``, U = 1 (the longest interval the cap allows); alignment still wins
+    full = torch.tensor([False, True, False, True])
+    l, gap = sample_intervals(t, unif, 0.2, aligned, 1e-5, full)
+    assert torch.allclose(l, torch.tensor([0.7, 0.3, 1e-5, 0.7]))
+    assert gap[3] == 0
 
 
 def test_warped_grid_and_secant_sum():

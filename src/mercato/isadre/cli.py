@@ -138,7 +138,8 @@ def load_fitted(run: Path) -> ISADRE:
     ckpt = load_checkpoint(run / "checkpoint")
     est = ISADRE(cfg)
     dim = int(ckpt.state["n_features"])
-    net = TimeConditionedMLP(dim, cfg.train.hidden, cfg.train.n_blocks, cfg.train.emb_dim, secant=True)
+    tc = cfg.train
+    net = TimeConditionedMLP(dim, tc.hidden, tc.n_blocks, tc.emb_dim, secant=True, max_freq=tc.emb_max_freq)
     net.load_state_dict(ckpt.model_state)
     est.network_ = net.eval()
     est.shift_, est.scale_ = np.asarray(ckpt.state["shift"]), np.asarray(ckpt.state["scale"])

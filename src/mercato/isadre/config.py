@@ -41,6 +41,7 @@ class TrainConfig:
     hidden: int = 128  # width of the residual MLP (OpenDRE tabular model: 128)
     n_blocks: int = 4  # residual blocks (OpenDRE: 5 hidden layers of 128)
     emb_dim: int = 64  # E, size of the sinusoidal embeddings of t and t - l
+    emb_max_freq: float = 64.0  # highest angular frequency (rad per unit t) of the sinusoidal embeddings
     n_iters: int = 2000  # optimiser steps
     batch_size: int = 512  # pairs (x0, x1) per step
     lr: float = 1e-3  # Adam learning rate (OpenDRE default)
@@ -54,6 +55,8 @@ class TrainConfig:
         for name in ("hidden", "n_blocks", "emb_dim", "n_iters", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.emb_max_freq <= 0.5:
+            raise ValueError(f"emb_max_freq must exceed the lowest frequency 0.5, got {self.emb_max_freq}")
         if self.emb_dim % 2:
             raise ValueError(f"emb_dim must be even, got {self.emb_dim}")
         if not 0.0 <= self.ema_decay < 1.0:

@@ -125,7 +125,14 @@ class PathDREBase(BaseEstimator):
         self.n_features_in_ = Xp.shape[1]
         gen = torch.Generator().manual_seed(tcfg.seed)
         torch.manual_seed(tcfg.seed)
-        net = TimeConditionedMLP(Xp.shape[1], tcfg.hidden, tcfg.n_blocks, tcfg.emb_dim, secant=self._secant)
+        net = TimeConditionedMLP(
+            Xp.shape[1],
+            tcfg.hidden,
+            tcfg.n_blocks,
+            tcfg.emb_dim,
+            secant=self._secant,
+            max_freq=tcfg.emb_max_freq,
+        )
         ema = copy.deepcopy(net).requires_grad_(False) if tcfg.ema_decay > 0 else net
         opt = torch.optim.Adam(net.parameters(), lr=tcfg.lr)
         sched: torch.optim.lr_scheduler.LRScheduler | None = None

@@ -53,10 +53,16 @@ class TimeConditionedMLP(nn.Module):
     """
 
     def __init__(
-        self, dim: int, hidden: int = 128, n_blocks: int = 4, emb_dim: int = 64, secant: bool = True
+        self,
+        dim: int,
+        hidden: int = 128,
+        n_blocks: int = 4,
+        emb_dim: int = 64,
+        secant: bool = True,
+        max_freq: float = 64.0,
     ) -> None:
         super().__init__()
-        self.dim, self.emb_dim, self.secant = dim, emb_dim, secant
+        self.dim, self.emb_dim, self.secant, self.max_freq = dim, emb_dim, secant, max_freq
         n_emb = 2 if secant else 1
         self.fuse = nn.Sequential(nn.Linear(n_emb * emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.inp = nn.Linear(dim, hidden)
@@ -67,11 +73,11 @@ class TimeConditionedMLP(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor, l: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, d), t (B,), l (B,) or None -> (B,)."""
         self.n_calls += 1
-        parts = [sinusoidal_embedding(t, self.emb_dim)]
+        parts = [sinusoidal_embedding(t, self.emb_dim, max_freq=self.max_freq)]
         if self.secant:
             if l is None:
                 raise ValueError("the secant network needs the interval start l")
-            parts.append(sinusoidal_embedding(t - l, self.emb_dim))
+            parts.append(sinusoidal_embedding(t - l, self.emb_dim, max_freq=self.max_freq))
         e = self.fuse(torch.cat(parts, dim=1))  # (B, E)
         h = self.inp(x)  # (B, H)
         for block in self.blocks:

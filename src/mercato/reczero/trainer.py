@@ -34,10 +34,9 @@ from mercato.llm.rewards import completion_text
 from mercato.llm.sft import SFTSettings, build_sft_trainer, freeze_lower_layers
 from mercato.reczero.config import RecZeroConfig, RewardConfig
 from mercato.reczero.data import RecZeroData, examples_to_rows
-from mercato.reczero.prompts import RatingExample, build_messages, template_rationale, user_prompt
+from mercato.reczero.prompts import RatingExample, build_messages, template_rationale
 from mercato.reczero.rewards import (
     answer_reward,
-    format_reward,
     is_valid_format,
     parse_rating,
     predict_ratings,
@@ -319,13 +318,3 @@ class RecZeroTrainer:
         if self.cfg.method == "recone":
             return self.grpo(init=str(self.sft()))
         return self.grpo()
-
-
-def format_and_rating(text: str, rating: float, cfg: RewardConfig) -> dict[str, float]:
-    """Both reward terms of one completion (for inspection and the CLI)."""
-    return {"format": format_reward(text, cfg), "answer": answer_reward(text, rating, cfg)}
-
-
-def describe_example(ex: RatingExample) -> str:
-    """The user turn of ``ex`` (for logs)."""
-    return user_prompt(ex)
