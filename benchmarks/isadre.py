@@ -240,6 +240,10 @@ def main() -> int:
     parser.add_argument("--out", default=None, help="results JSON (default runs/isadre_bench/<mode>.json)")
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/ (full mode)")
     parser.add_argument("--seeds", default=None, help="comma list overriding the seeds (to split a run)")
+    parser.add_argument("--dims", default=None, help="comma list overriding the main dims (to split a run)")
+    parser.add_argument(
+        "--ablation-dims", default=None, help="comma list overriding the ablation dims (to split a run)"
+    )
     parser.add_argument("--merge", default=None, help="comma list of result JSONs to merge into --out first")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -256,6 +260,10 @@ def main() -> int:
         results = {"setting": fingerprint}  # a cache written with another setting is not reused
     if args.seeds is not None:
         setting = {**setting, "seeds": [int(s) for s in args.seeds.split(",") if s]}
+    if args.dims is not None:
+        setting = {**setting, "dims": [int(d) for d in args.dims.split(",") if d]}
+    if args.ablation_dims is not None:
+        setting = {**setting, "ablation_dims": [int(d) for d in args.ablation_dims.split(",") if d]}
     for extra in (args.merge or "").split(","):
         if extra:
             part = json.loads(Path(extra).read_text())

@@ -299,7 +299,7 @@ def speed_compare(
     }
 
 
-def curves(*run_dirs: Path) -> None:
+def curves(img: Path, *run_dirs: Path) -> None:
     reward, mae_ = {}, {}
     for name, stage in (("RecZero", "reczero"), ("RecOne", "recone")):
         paths = [
@@ -318,11 +318,11 @@ def curves(*run_dirs: Path) -> None:
             mae_[name] = (list(range(1, len(m["rollout_mae"]) + 1)), m["rollout_mae"])
     if reward:
         save_line_plot(
-            IMG / "reward_curve.png", reward, "GRPO step", "mean reward (format + answer)", "GRPO reward"
+            img / "reward_curve.png", reward, "GRPO step", "mean reward (format + answer)", "GRPO reward"
         )
     if mae_:
         save_line_plot(
-            IMG / "mae_curve.png", mae_, "GRPO step", "rollout MAE (fallback: user mean)", "Rollout MAE"
+            img / "mae_curve.png", mae_, "GRPO step", "rollout MAE (fallback: user mean)", "Rollout MAE"
         )
     sfts = [
         d / "recone" / "sft" / "metrics.json"
@@ -334,7 +334,7 @@ def curves(*run_dirs: Path) -> None:
         hist = [h for h in json.loads(sft.read_text())["history"] if "loss" in h]
         if hist:
             save_line_plot(
-                IMG / "sft_loss.png",
+                img / "sft_loss.png",
                 {"SFT": ([h["step"] for h in hist], [h["loss"] for h in hist])},
                 "SFT step",
                 "loss",
@@ -374,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
     bench = Bench(cfg, run_dir, write_docs=not (args.quick or args.no_docs), quick=args.quick)
+    img = IMG if bench.write_docs else run_dir / "img"  # quick/no-docs runs never touch docs/
     data = build_data(cfg.data)
     budget = (
         f"Measured on a 2-core CPU shared with other jobs (load average {os.getloadavg()[0]:.1f} at start), "
@@ -402,14 +403,14 @@ def main(argv: list[str] | None = None) -> int:
                     bench.cache.setdefault("wall_s", {}).update(
                         {k: v for k, v in value.items() if k != "baselines"}
                     )
-                elif key == "budget":
+                elif key == "budget" and f"(`{other}`)" not in bench.cache["budget"]:
                     bench.cache["budget"] += (
                         f"\n\nThe stages {', '.join(k for k in theirs if ':' in k)} ran in a parallel process "
                         f"(`{other}`) with this budget:\n\n{value}"
                     )
                 elif key not in bench.cache:
                     bench.cache[key] = value
-        curves(run_dir, *[Path(o) for o in args.merge])
+        curves(img, run_dir, *[Path(o) for o in args.merge])
         atomic_write_json(bench.cache_path, bench.cache)
         bench.render()
         return 0
@@ -426,10 +427,10 @@ def main(argv: list[str] | None = None) -> int:
     if "recone" not in args.skip:
         recone = RecZeroTrainer(replace(cfg, method="recone"), data, run_dir / "recone")
         sft_dir = bench.stage("train:sft", lambda: str(recone.sft()))
-        curves(run_dir)
+        curves(img, run_dir)
         run_eval("SFT-only", sft_dir)
         recone_dir = bench.stage("train:recone", lambda: str(recone.grpo(init=sft_dir)))
-        curves(run_dir)
+        curves(img, run_dir)
         run_eval("RecOne", recone_dir)
     if "speed" not in args.skip:
         bench.stage("speed", lambda: speed_compare(data, cfg, run_dir, args.speed_steps, args.quick))
@@ -438,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     if "reczero" not in args.skip:
         reczero = RecZeroTrainer(replace(cfg, method="reczero"), data, run_dir / "reczero")
         rz_dir = bench.stage("train:reczero", lambda: str(reczero.grpo()))
-        curves(run_dir)
+        curves(img, run_dir)
         run_eval("RecZero", rz_dir)
     bench.render()
     atomic_write_json(bench.cache_path, bench.cache)

@@ -101,7 +101,7 @@ def test_secant_additivity_over_partitions_and_any_step_agreement():
 def test_conditional_target_is_unbiased_for_exact_time_score():
     pair, cfg = _pair(), PATHS[0]
     rng = np.random.default_rng(1)
-    n = 40_000
+    n = 20_000
     x1, x0 = torch.as_tensor(pair.sample_p(n, rng)), torch.as_tensor(pair.sample_q(n, rng))
     t = torch.full((n,), 0.3, dtype=torch.float64)
     s = sample_path(cfg, x0, x1, t, torch.zeros(n, 2, dtype=torch.float64))
@@ -115,7 +115,7 @@ def test_conditional_target_is_unbiased_for_exact_time_score():
 def test_mi_of_correlated_gaussians_is_d_over_4(dim):
     pair = correlated_gaussian_pair(dim)
     assert gaussian_kl(pair.m1, pair.S1, pair.m0, pair.S0) == pytest.approx(dim / 4, rel=1e-9)
-    x = pair.sample_p(20_000, np.random.default_rng(0))
+    x = pair.sample_p(10_000, np.random.default_rng(0))
     lr = pair.log_ratio(x)
     assert lr.mean() == pytest.approx(dim / 4, abs=4 * lr.std() / math.sqrt(len(x)))
 
