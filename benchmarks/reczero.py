@@ -33,7 +33,6 @@ from mercato.core.runs import atomic_write_json
 from mercato.core.seed import seed_everything
 from mercato.llm.grpo import GRPOSettings, StepTimer, build_grpo_trainer, make_grpo_args
 from mercato.llm.loading import load_policy
-from mercato.reczero.baselines import BiasBaseline, GlobalMean, MatrixFactorization
 from mercato.reczero.config import (
     DataConfig,
     EvalConfig,
@@ -44,7 +43,7 @@ from mercato.reczero.config import (
 )
 from mercato.reczero.data import RecZeroData, build_data, examples_to_rows
 from mercato.reczero.rewards import answer_reward, format_reward, trl_reward_functions
-from mercato.reczero.trainer import RecZeroTrainer, evaluate_policy, evaluate_predictions
+from mercato.reczero.trainer import RecZeroTrainer, evaluate_policy, score_baselines
 
 logger = logging.getLogger("benchmarks.reczero")
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,19 +208,7 @@ class Bench:
 
 
 def baselines(data: RecZeroData, cfg: RecZeroConfig) -> dict[str, Any]:
-    df = data.ratings
-    fit = df[df["part"].isin(["train", "valid"])][["user_id", "item_id", "rating"]]
-    users, items = [e.user_id for e in data.test], [e.item_id for e in data.test]
-    b = cfg.baselines
-    models: dict[str, Any] = {
-        "global mean": GlobalMean(),
-        "user+item bias": BiasBaseline(reg=b.bias_reg),
-        "MF": MatrixFactorization(dim=b.mf_dim, epochs=b.mf_epochs, lr=b.mf_lr, reg=b.mf_reg, seed=cfg.seed),
-    }
-    out = {}
-    for name, m in models.items():
-        out[name] = evaluate_predictions(name, data.test, m.fit(fit).predict(users, items).tolist()).row()
-    return out
+    return {row["name"]: row for row in score_baselines(cfg, data, "test")}
 
 
 def eval_model(name: str, source: str, data: RecZeroData, cfg: RecZeroConfig) -> dict[str, Any]:

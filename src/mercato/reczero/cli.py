@@ -16,7 +16,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from mercato.core.cli import add_common_args, config_help, fail, parse_config, print_table
 from mercato.core.runs import make_run_dir, write_config, write_metrics
@@ -57,27 +56,6 @@ def _parser(verb: str) -> argparse.ArgumentParser:
     return p
 
 
-def _baselines(cfg: RecZeroConfig, data: object, split: str) -> list[dict[str, object]]:
-    from mercato.reczero.baselines import BiasBaseline, GlobalMean, MatrixFactorization
-    from mercato.reczero.trainer import evaluate_predictions
-
-    df = data.ratings  # type: ignore[attr-defined]
-    examples = data.test if split == "test" else data.valid  # type: ignore[attr-defined]
-    fit = df[df["part"].isin(["train", "valid"] if split == "test" else ["train"])]
-    b = cfg.baselines
-    models: dict[str, Any] = {
-        "global mean": GlobalMean(),
-        "user+item bias": BiasBaseline(reg=b.bias_reg),
-        "MF": MatrixFactorization(dim=b.mf_dim, epochs=b.mf_epochs, lr=b.mf_lr, reg=b.mf_reg, seed=cfg.seed),
-    }
-    users, items = [e.user_id for e in examples], [e.item_id for e in examples]
-    rows = []
-    for name, model in models.items():
-        model.fit(fit[["user_id", "item_id", "rating"]])
-        rows.append(evaluate_predictions(name, examples, model.predict(users, items).tolist()).row())
-    return rows
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``mercato reczero``."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -92,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, cfg = parse_config(_parser(verb), rest, RecZeroConfig)
 
     from mercato.reczero.data import build_data
-    from mercato.reczero.trainer import RecZeroTrainer, evaluate_policy
+    from mercato.reczero.trainer import RecZeroTrainer, evaluate_policy, score_baselines
 
     run_dir = make_run_dir("reczero", args.output_dir)
     write_config(run_dir, cfg)
@@ -113,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mercato.llm.loading import load_policy
 
         examples = data.test if args.split == "test" else data.valid
-        rows = _baselines(cfg, data, args.split) if (verb == "bench" or args.baselines) else []
+        rows = score_baselines(cfg, data, args.split) if (verb == "bench" or args.baselines) else []
         policy = load_policy(cfg.model, device=cfg.device)
         res, texts = evaluate_policy(cfg.model, policy, examples, cfg, data.global_mean)
         rows.append(res.row())

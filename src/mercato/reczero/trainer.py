@@ -82,6 +82,27 @@ def evaluate_predictions(name: str, examples: Sequence[RatingExample], preds: Se
     return EvalResult(name=name, mae=mae(y, preds), rmse=rmse(y, preds), n=len(y), predictions=list(preds))
 
 
+def score_baselines(cfg: RecZeroConfig, data: RecZeroData, split: str = "test") -> list[dict[str, Any]]:
+    """Fit global mean, user+item bias and MF on the ratings before ``split`` and score its examples."""
+    from mercato.reczero.baselines import BiasBaseline, GlobalMean, MatrixFactorization
+
+    df = data.ratings
+    examples = data.test if split == "test" else data.valid
+    fit = df[df["part"].isin(["train", "valid"] if split == "test" else ["train"])]
+    b = cfg.baselines
+    models: dict[str, Any] = {
+        "global mean": GlobalMean(),
+        "user+item bias": BiasBaseline(reg=b.bias_reg),
+        "MF": MatrixFactorization(dim=b.mf_dim, epochs=b.mf_epochs, lr=b.mf_lr, reg=b.mf_reg, seed=cfg.seed),
+    }
+    users, items = [e.user_id for e in examples], [e.item_id for e in examples]
+    rows = []
+    for name, model in models.items():
+        model.fit(fit[["user_id", "item_id", "rating"]])
+        rows.append(evaluate_predictions(name, examples, model.predict(users, items).tolist()).row())
+    return rows
+
+
 def _fallbacks(examples: Sequence[RatingExample], how: str, global_mean: float) -> list[float]:
     if how == "user_mean":
         return [e.user_mean for e in examples]
