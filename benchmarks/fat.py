@@ -470,7 +470,7 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
         ax.legend()
         ax.grid(alpha=0.3)
         save_figure(fig, img / "scaling.png")
-        ep = sc["epochs"]
+        ep = sc.get("epochs") or {m: [["-", "-"]] * len(widths) for m in ("fat", "transformer")}
         rows = [
             [w]
             + [f"{sc['auc'][m][i]:.4f}" for m in ("fat", "transformer")]
@@ -495,8 +495,8 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
             f"Synthetic data (first {rows_used:,} training rows; validation and test splits complete), seed 0, "
             f"batch {tr['batch_size']}, at most {tr['epochs']} epochs with early stopping on validation AUC "
             f"(patience {tr['patience']}), best epoch restored; each model's lr is the one chosen on validation "
-            f"at d = {results['plan']['width']} in the comparison (FAT {sc['lr']['fat']:g}, Transformer "
-            f"{sc['lr']['transformer']:g}), applied to every width. Test AUC per width. Fit: "
+            f"at d = {results['plan']['width']} in the comparison (FAT {sc.get('lr', tr).get('fat', '?')}, "
+            f"Transformer {sc.get('lr', tr).get('transformer', '?')}), applied to every width. Test AUC per width. Fit: "
             f"`AUC(d) = AUC_Bayes - c d^(-alpha)` with AUC_Bayes = {sc['bayes_auc']:.4f} fixed (scipy `curve_fit`).\n\n"
             + markdown_table(
                 [
