@@ -24,9 +24,31 @@ log = logging.getLogger(__name__)
 Row = dict[str, Any]
 
 
+def _train_and_score(
+    system: str, model_name: str, data_name: str, model: Any, cfg: Any, train: Any, valid: Any, test: Any
+) -> Row:
+    """Fit one CTR model with the shared trainer and return its demo row (test metrics, epochs, seconds)."""
+    from mercato.ctr import CTRTrainer
+
+    t1 = time.time()
+    trainer = CTRTrainer(model, cfg, train, valid)
+    result = trainer.fit()
+    metrics = trainer.evaluate(test)
+    return {
+        "system": system,
+        "model": model_name,
+        "data": data_name,
+        "auc": metrics["auc"],
+        "gauc": metrics["gauc"],
+        "logloss": metrics["logloss"],
+        "epochs": result.epochs_run,
+        "seconds": int(time.time() - t1),
+    }
+
+
 def _ctr_demo(quick: bool) -> list[Row]:
     """DeepFM and LR on MovieLens CTR (1M; the quick version: 2,000 rows of 100K, one small epoch)."""
-    from mercato.ctr import LR, CTRTrainer, DeepFM, DeepFMConfig, FeatureSchema, TrainerConfig
+    from mercato.ctr import LR, DeepFM, DeepFMConfig, FeatureSchema, TrainerConfig
     from mercato.data import movielens_ctr
 
     variant: Literal["100k", "1m"] = "100k" if quick else "1m"
@@ -47,30 +69,15 @@ def _ctr_demo(quick: bool) -> list[Row]:
         ("DeepFM", lambda: DeepFM(schema, DeepFMConfig(embed_dim=16, hidden_units=tower))),
         ("LR", lambda: LR(schema)),
     ):
-        t1 = time.time()
         torch.manual_seed(0)
         cfg = TrainerConfig(epochs=epochs, batch_size=4096, lr=1e-3, patience=1, seed=0)
-        trainer = CTRTrainer(build(), cfg, train, valid)
-        result = trainer.fit()
-        metrics = trainer.evaluate(test)
-        rows.append(
-            {
-                "system": "ctr",
-                "model": name,
-                "data": f"ml-{variant} test",
-                "auc": metrics["auc"],
-                "gauc": metrics["gauc"],
-                "logloss": metrics["logloss"],
-                "epochs": result.epochs_run,
-                "seconds": int(time.time() - t1),
-            }
-        )
+        rows.append(_train_and_score("ctr", name, f"ml-{variant} test", build(), cfg, train, valid, test))
     return rows
 
 
 def _fat_demo(quick: bool) -> list[Row]:
     """FAT vs DeepFM on the synthetic field-interaction benchmark, with its Bayes-optimal AUC as the ceiling."""
-    from mercato.ctr import CTRTrainer, DeepFM, DeepFMConfig, FeatureSchema, TrainerConfig
+    from mercato.ctr import DeepFM, DeepFMConfig, FeatureSchema, TrainerConfig
     from mercato.data import field_interaction_data
     from mercato.fat import FATConfig, FieldAwareTransformer
 
@@ -87,24 +94,9 @@ def _fat_demo(quick: bool) -> list[Row]:
         ("FAT", lambda: FieldAwareTransformer(schema, FATConfig(embed_dim=16, num_bases=8, top_k=2))),
         ("DeepFM", lambda: DeepFM(schema, DeepFMConfig(embed_dim=16, hidden_units=(64, 64)))),
     ):
-        t1 = time.time()
         torch.manual_seed(0)
         cfg = TrainerConfig(epochs=1 if quick else 3, batch_size=1024, lr=2e-3, patience=1, seed=0)
-        trainer = CTRTrainer(build(), cfg, train, valid)
-        result = trainer.fit()
-        metrics = trainer.evaluate(test)
-        rows.append(
-            {
-                "system": "fat",
-                "model": model_name,
-                "data": name,
-                "auc": metrics["auc"],
-                "gauc": metrics["gauc"],
-                "logloss": metrics["logloss"],
-                "epochs": result.epochs_run,
-                "seconds": int(time.time() - t1),
-            }
-        )
+        rows.append(_train_and_score("fat", model_name, name, build(), cfg, train, valid, test))
     return rows
 
 

@@ -34,6 +34,7 @@ T = TypeVar("T")
 
 __all__ = [
     "ConfigError",
+    "merge_config_classes",
     "config_from_dict",
     "config_to_dict",
     "load_config",
@@ -265,3 +266,28 @@ def load_config(
             source = f"{source} + command line" if path is not None else "command line"
         data = _deep_merge(data, extra)
     return config_from_dict(cls, data, source=source)
+
+
+def merge_config_classes(name: str, *classes: type) -> type:
+    """One flat dataclass with the fields (types, defaults) of every class in ``classes``.
+
+    Used by CLIs whose ``--key value`` overrides cover a model config and a trainer config at once; the
+    field names of the classes must not overlap.
+    """
+    specs: list[tuple[str, Any, Any]] = []
+    seen: set[str] = set()
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in seen:
+                raise TypeError(
+                    f"field '{f.name}' appears in more than one of {[c.__name__ for c in classes]}"
+                )
+            seen.add(f.name)
+            default = (
+                dataclasses.field(default_factory=f.default_factory)
+                if f.default_factory is not dataclasses.MISSING
+                else dataclasses.field(default=f.default)
+            )
+            specs.append((f.name, hints[f.name], default))
+    return dataclasses.make_dataclass(name, specs)

@@ -20,7 +20,6 @@ import dataclasses
 import json
 import logging
 import os
-import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +28,13 @@ import torch
 
 from mercato.core.checkpoint import load_checkpoint
 from mercato.core.cli import add_common_args, config_help, fail, parse_config, print_table, setup_logging
-from mercato.core.config import ConfigError, config_from_dict, config_to_dict, load_config
+from mercato.core.config import (
+    ConfigError,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    merge_config_classes,
+)
 from mercato.core.runs import atomic_write_json, atomic_write_text, make_run_dir, write_config, write_metrics
 from mercato.ctr.base import CTRModel
 from mercato.ctr.baselines import FM, LR, DCNv2, DCNv2Config, DeepFM, DeepFMConfig, FMConfig, LRConfig
@@ -52,17 +57,7 @@ BUILTIN_DATA: dict[str, Literal["1m", "100k"]] = {"ml-1m": "1m", "ml-100k": "100
 
 def _flat_config_class(model_cfg: type) -> type:
     """One dataclass with the fields of ``model_cfg`` and of :class:`TrainerConfig` (names do not overlap)."""
-    specs: list[tuple[str, Any, Any]] = []
-    for cls in (model_cfg, TrainerConfig):
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            default = (
-                dataclasses.field(default_factory=f.default_factory)
-                if f.default_factory is not dataclasses.MISSING
-                else dataclasses.field(default=f.default)
-            )
-            specs.append((f.name, hints[f.name], default))
-    return dataclasses.make_dataclass(f"{model_cfg.__name__}Run", specs)
+    return merge_config_classes(f"{model_cfg.__name__}Run", model_cfg, TrainerConfig)
 
 
 def split_config(flat: Any, model_cfg: type) -> tuple[Any, TrainerConfig]:

@@ -20,7 +20,6 @@ import dataclasses
 import json
 import logging
 import time
-import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,13 @@ import torch
 
 from mercato.core.checkpoint import load_checkpoint, save_checkpoint
 from mercato.core.cli import add_common_args, config_help, fail, parse_config, print_table, setup_logging
-from mercato.core.config import ConfigError, config_from_dict, config_to_dict, load_config
+from mercato.core.config import (
+    ConfigError,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    merge_config_classes,
+)
 from mercato.core.plots import save_heatmap
 from mercato.core.runs import atomic_write_json, atomic_write_text, make_run_dir, write_config, write_metrics
 from mercato.ctr.autoint import AutoInt, AutoIntConfig
@@ -58,22 +63,7 @@ MODELS: dict[str, tuple[type[CTRModel], type]] = {
 }
 
 
-def _flat_class(*classes: type) -> type:
-    """One dataclass holding the fields of ``classes`` (names must not overlap)."""
-    specs: list[tuple[str, Any, Any]] = []
-    for cls in classes:
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            default = (
-                dataclasses.field(default_factory=f.default_factory)
-                if f.default_factory is not dataclasses.MISSING
-                else dataclasses.field(default=f.default)
-            )
-            specs.append((f.name, hints[f.name], default))
-    return dataclasses.make_dataclass("FATRunConfig", specs)
-
-
-RunConfig = _flat_class(FATConfig, TrainerConfig)
+RunConfig = merge_config_classes("FATRunConfig", FATConfig, TrainerConfig)
 
 
 def split_run_config(flat: Any) -> tuple[FATConfig, TrainerConfig]:
