@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import make_splits  # noqa: E402
+from ctr_testdata import make_splits  # noqa: E402
 
 from mercato.ctr import CTRTrainer, DeepFM, DeepFMConfig, FeatureSchema, TrainerConfig  # noqa: E402
 

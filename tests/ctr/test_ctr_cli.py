@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import make_frame
+from ctr_testdata import make_frame
 
 from mercato.ctr.cli import main
 from mercato.data import DataError, ctr_from_table
