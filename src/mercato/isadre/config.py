@@ -17,7 +17,7 @@ __all__ = ["ClassifierDREConfig", "ISADREConfig", "PathConfig", "TimeScoreDRECon
 class PathConfig:
     """The interpolant x_t = alpha_t x0 + beta_t x1 + sigma_t z between q (t=0) and p (t=1)."""
 
-    kind: Literal["linear", "vp", "trig"] = "vp"  # schedule of (alpha_t, beta_t), A2 (OpenDRE default VP)
+    kind: Literal["linear", "vp", "trig"] = "trig"  # schedule of (alpha_t, beta_t), A2 (OpenDRE uses VP)
     reference: Literal["gaussian", "data"] = "data"  # 'gaussian': q is N(0, I), condition on x1 only (CTSM)
     gamma: float = 0.01  # gamma in sigma_t^2 = gamma t(1-t) + (alpha_t^2 + beta_t^2) eps (bridge noise)
     noise_eps: float = 0.005  # eps in sigma_t^2 (a variance), A2 bridge
@@ -41,14 +41,14 @@ class TrainConfig:
     hidden: int = 128  # width of the residual MLP (OpenDRE tabular model: 128)
     n_blocks: int = 4  # residual blocks (OpenDRE: 5 hidden layers of 128)
     emb_dim: int = 64  # E, size of the sinusoidal embeddings of t and t - l
-    emb_max_freq: float = 64.0  # highest angular frequency (rad per unit t) of the sinusoidal embeddings
+    emb_max_freq: float = 8.0  # highest angular frequency (rad per unit t) of the sinusoidal embeddings
     n_iters: int = 2000  # optimiser steps
     batch_size: int = 512  # pairs (x0, x1) per step
     lr: float = 1e-3  # Adam learning rate (OpenDRE default)
     lr_schedule: Literal["constant", "cosine"] = "cosine"  # learning-rate decay over n_iters
     ema_decay: float = 0.995  # EMA of the weights used at inference (0 = off)
     weighting: Literal["inv_var", "none"] = "inv_var"  # lambda_t = 1/Var[tau_c] (CTSM weighting, A2)
-    t_sampler: Literal["uniform", "lognorm"] = "uniform"  # distribution of t (and l) during training, A3
+    t_sampler: Literal["uniform", "lognorm"] = "lognorm"  # distribution of t (and l) during training, A3
     seed: int = 0  # random seed of initialisation and sampling
 
     def __post_init__(self) -> None:
@@ -70,7 +70,7 @@ class ISADREConfig:
     path: PathConfig = field(default_factory=PathConfig)  # interpolant, A2
     train: TrainConfig = field(default_factory=TrainConfig)  # network and optimiser
     aligned_ratio: float = 0.25  # probability of l = t (pure tangent training), A3 (OpenDRE class default)
-    full_ratio: float = 0.0  # probability of the longest interval the CIA cap allows (U = 1); not in A3
+    full_ratio: float = 0.5  # probability of the longest interval the CIA cap allows (U = 1); not in A3
     anneal: Literal["linear", "cosine", "none"] = "linear"  # CIA ramp of Delta_max(k); 'none' = ablation
     anneal_fraction: float = 0.3  # K_warm / K, fraction of training spent ramping Delta_max to 1
     anneal_start: float = 0.02  # Delta_max(0), the interval cap at the first step
