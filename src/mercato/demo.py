@@ -138,10 +138,49 @@ def _reczero_demo(quick: bool) -> list[Row]:
     return rows
 
 
+def _isadre_demo(quick: bool) -> list[Row]:
+    """ISA-DRE estimates the mutual information of correlated Gaussians (d = 10, true MI 2.5) with 1 and 4 steps."""
+    import numpy as np
+
+    from mercato.isadre import ISADRE, ISADREConfig, PathConfig, TrainConfig
+    from mercato.isadre.toy import correlated_gaussian_pair
+
+    t1 = time.time()
+    dim = 10
+    pair = correlated_gaussian_pair(dim)  # true MI = d / 4
+    rng = np.random.default_rng(0)
+    n = 2_000 if quick else 10_000
+    X_p, X_q, X = pair.sample_p(n, rng), pair.sample_q(n, rng), pair.sample_p(2_000, rng)
+    path = PathConfig(reference="gaussian", gamma=0.0, noise_eps=0.0)  # q is N(0, I) here
+    train = TrainConfig(
+        hidden=64, n_blocks=2, emb_dim=32, n_iters=50 if quick else 400, batch_size=1024, lr=3e-3
+    )
+    est = ISADRE(ISADREConfig(path=path, train=train)).fit(X_p, X_q)
+    true = pair.log_ratio(X)
+    rows: list[Row] = [
+        {"system": "isadre", "model": "exact", "data": f"Gaussian MI, d={dim}", "mi": float(true.mean())}
+    ]
+    for steps in (1, 4):
+        est_lr = est.log_ratio(X, steps=steps)
+        rows.append(
+            {
+                "system": "isadre",
+                "model": f"ISA-DRE {steps}-step",
+                "data": f"Gaussian MI, d={dim}",
+                "mi": float(est_lr.mean()),
+                "nfe": steps,
+                "rmse_log_ratio": float(np.sqrt(np.mean((est_lr - true) ** 2))),
+                "seconds": int(time.time() - t1),
+            }
+        )
+    return rows
+
+
 DEMO_STEPS: list[tuple[str, Callable[[bool], list[Row]]]] = [
     ("ctr", _ctr_demo),
     ("fat", _fat_demo),
     ("reczero", _reczero_demo),
+    ("isadre", _isadre_demo),
 ]
 
 
