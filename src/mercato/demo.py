@@ -204,11 +204,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         fail(f"unknown demo step(s) {unknown}; valid steps: {', '.join(names)}")
     start = time.time()
-    rows: list[Row] = []
+    tables: list[list[Row]] = []
     for name, step in DEMO_STEPS:
         if name in wanted:
             log.info("demo step '%s'", name)
-            rows.extend(step(args.quick))
-    print_table(rows)
+            tables.append(step(args.quick))
+    for rows in tables:  # one table per system: their metrics differ
+        print()
+        print_table(rows)
+    print()
     print(f"demo finished in {time.time() - start:.0f}s")
     return 0
