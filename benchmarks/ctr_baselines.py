@@ -63,6 +63,23 @@ def build(name: str, schema: FeatureSchema) -> CTRModel:
     raise ValueError(name)
 
 
+def write_split_table() -> str:
+    """Row counts and click rates of the MovieLens CTR views, written into docs/ctr.md (block ``ctr_splits``)."""
+    rows = []
+    for variant in ("1m", "100k"):
+        summary = movielens_ctr(variant).summary()
+        rows.append(
+            [
+                f"MovieLens-{variant.upper()}",
+                *(f"{int(summary[f'{split}_rows']):,}" for split in ("train", "valid", "test")),
+                f"{summary['train_ctr']:.3f}",
+            ]
+        )
+    table = markdown_table(["data set", "train rows", "valid rows", "test rows", "train CTR"], rows)
+    update_markdown_section(ROOT / "docs" / "ctr.md", "ctr_splits", table, title="CTR substrate")
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and (in full mode) update the docs."""
     parser = argparse.ArgumentParser(
@@ -72,7 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="LR,FM,DeepFM,DCNv2")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--out", default=None, help="JSON with all per-seed results (default /tmp)")
+    parser.add_argument(
+        "--splits", action="store_true", help="only regenerate the split-size table in docs/ctr.md"
+    )
     args = parser.parse_args(argv)
+    if args.splits:
+        print(write_split_table())
+        return 0
     setup_logging()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -142,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         update_markdown_section(ROOT / "docs" / "results.md", "ctr_baselines", body, title="mercato results")
         update_markdown_section(ROOT / "docs" / "ctr.md", "ctr_baselines", body, title="CTR substrate")
+        write_split_table()
     log.info("total %.0fs; per-seed results in %s", time.time() - t0, out)
     return 0
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers import TrainerCallback
+
+from mercato.llm.loading import trainer_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -59,16 +60,12 @@ class GRPOSettings:
     extra: dict[str, Any] = field(default_factory=dict)  # any further GRPOConfig fields, passed through
 
 
-def _use_bf16() -> bool:
-    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-
-
 def make_grpo_args(s: GRPOSettings) -> Any:
     """A ``trl.GRPOConfig`` for ``s`` (bf16 only on a bf16-capable GPU; ``use_cpu`` without one)."""
     from trl import GRPOConfig
 
-    kwargs: dict[str, Any] = dict(
-        output_dir=s.output_dir,
+    kwargs: dict[str, Any] = trainer_defaults(s.output_dir, s.save_steps, s.seed, s.logging_steps)
+    kwargs.update(
         max_steps=s.steps,
         num_generations=s.num_generations,
         per_device_train_batch_size=s.prompts_per_step * s.num_generations,
@@ -80,19 +77,8 @@ def make_grpo_args(s: GRPOSettings) -> Any:
         loss_type=s.loss_type,
         scale_rewards=s.scale_rewards,
         max_completion_length=s.max_completion_length,
-        logging_steps=s.logging_steps,
-        save_strategy="steps" if s.save_steps > 0 else "no",
-        save_steps=max(s.save_steps, 1),
-        save_total_limit=1,
-        seed=s.seed,
-        bf16=_use_bf16(),
-        use_cpu=not torch.cuda.is_available(),
-        report_to="none",
-        gradient_checkpointing=False,  # TRL 1.x defaults to True; a 135M model needs no memory saving
         disable_tqdm=False,
-        dataloader_num_workers=0,
         lr_scheduler_type="constant",
-        warmup_steps=0,
     )
     kwargs.update(s.extra)
     return GRPOConfig(**kwargs)

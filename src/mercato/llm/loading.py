@@ -82,6 +82,29 @@ class TinyModelConfig:
     seed: int = 0  # initialisation seed
 
 
+def trainer_defaults(output_dir: str, save_steps: int, seed: int, logging_steps: int) -> dict[str, Any]:
+    """Arguments shared by every TRL trainer mercato builds (GRPO and SFT).
+
+    Device-agnostic: bf16 only on a bf16-capable GPU, ``use_cpu`` without a GPU; checkpoints every
+    ``save_steps`` (0: none) keeping only the latest, which is what resume needs; no external reporting.
+    """
+    gpu = torch.cuda.is_available()
+    return dict(
+        output_dir=output_dir,
+        logging_steps=logging_steps,
+        save_strategy="steps" if save_steps > 0 else "no",
+        save_steps=max(save_steps, 1),
+        save_total_limit=1,
+        seed=seed,
+        bf16=bool(gpu and torch.cuda.is_bf16_supported()),
+        use_cpu=not gpu,
+        report_to="none",
+        gradient_checkpointing=False,  # TRL 1.x defaults to True; a 135M model needs no memory saving
+        dataloader_num_workers=0,
+        warmup_steps=0,
+    )
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     """``"auto"`` -> CUDA if available, else Apple MPS, else CPU; anything else is passed to :class:`torch.device`."""
     if device != "auto":

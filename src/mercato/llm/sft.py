@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from transformers import TrainerCallback
+
+from mercato.llm.loading import trainer_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -41,28 +42,16 @@ def make_sft_args(s: SFTSettings) -> Any:
     """A ``trl.SFTConfig`` for ``s`` (bf16 only on a bf16-capable GPU)."""
     from trl import SFTConfig
 
-    gpu = torch.cuda.is_available()
-    kwargs: dict[str, Any] = dict(
-        output_dir=s.output_dir,
+    kwargs: dict[str, Any] = trainer_defaults(s.output_dir, s.save_steps, s.seed, s.logging_steps)
+    kwargs.update(
         num_train_epochs=s.epochs,
         max_steps=s.max_steps,
         learning_rate=s.learning_rate,
         per_device_train_batch_size=s.batch_size,
         gradient_accumulation_steps=s.grad_accum,
         max_length=s.max_length,
-        logging_steps=s.logging_steps,
-        save_strategy="steps" if s.save_steps > 0 else "no",
-        save_steps=max(s.save_steps, 1),
-        save_total_limit=1,
-        seed=s.seed,
-        bf16=bool(gpu and torch.cuda.is_bf16_supported()),
-        use_cpu=not gpu,
-        report_to="none",
-        gradient_checkpointing=False,  # TRL 1.x defaults to True; a 135M model needs no memory saving
-        dataloader_num_workers=0,
         packing=False,
         lr_scheduler_type=s.lr_scheduler,
-        warmup_steps=0,
     )
     kwargs.update(s.extra)
     return SFTConfig(**kwargs)
