@@ -55,7 +55,7 @@ FULL = {
         "hidden": 128,
         "n_blocks": 3,
         "emb_dim": 64,
-        "n_iters": 500,
+        "n_iters": 2000,
         "batch_size": 2048,
         "lr": 3e-3,
         "t_sampler": "lognorm",

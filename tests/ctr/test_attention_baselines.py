@@ -12,6 +12,7 @@ import torch
 from mercato.ctr import CTRModel, FeatureSchema
 from mercato.ctr.attention import (
     MultiHeadSelfAttention,
+    field_softmax,
     merge_heads,
     scaled_dot_product_attention,
     split_heads,
@@ -124,3 +125,17 @@ def test_field_key_mask_masks_empty_multihot_only(schema: FeatureSchema) -> None
         "multihot": torch.zeros(1, 2, 3, dtype=torch.long),
     }
     assert field_key_mask(empty).all()  # nothing valid: attend to everything rather than NaN
+
+
+def test_field_softmax_matches_torch_softmax_with_masked_keys() -> None:
+    torch.manual_seed(0)
+    scores = (5 * torch.randn(3, 2, 7, 7)).requires_grad_()
+    masked = scores.masked_fill(torch.rand(3, 1, 1, 7) < 0.3, float("-inf"))
+    masked = masked.masked_fill(torch.arange(7) == 0, 0.0)  # keep one key per row
+    ours, ref = field_softmax(masked), torch.softmax(masked, dim=-1)
+    torch.testing.assert_close(ours, ref)
+    assert (ours[torch.isinf(masked)] == 0).all()
+    g = torch.randn_like(ref)
+    (grad_ours,) = torch.autograd.grad((ours * g).sum(), scores, retain_graph=True)
+    (grad_ref,) = torch.autograd.grad((ref * g).sum(), scores)
+    torch.testing.assert_close(grad_ours, grad_ref)

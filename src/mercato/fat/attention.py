@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from mercato.ctr.attention import merge_heads, split_heads
+from mercato.ctr.attention import field_softmax, merge_heads, split_heads
 from mercato.fat.config import FATConfig, ModulationMode
 from mercato.fat.hypernetwork import BasisBank, FieldLinear
 
@@ -61,7 +61,7 @@ def field_decomposed_attention(
     scores = modulate(scores, w, mode)
     if key_mask is not None:
         scores = scores.masked_fill(~key_mask[:, None, None, :], float("-inf"))
-    attn = torch.softmax(scores, dim=-1)  # (B, H, F, F)
+    attn = field_softmax(scores)  # (B, H, F, F)
     return attn @ v, attn
 
 
