@@ -12,9 +12,9 @@ Protocol of the synthetic comparison and the scaling study (the same budget for 
 trainer (:class:`mercato.ctr.trainer.CTRTrainer`), the same data and width ``d``, library defaults otherwise,
 an epoch cap with early stopping on the *validation* AUC (``patience``), and a learning-rate grid
 (``lrs``) searched per model on seed 0, picked by validation AUC; the other seeds reuse the chosen rate. The
-scaling study applies each model's rate chosen at ``d = 16`` in the comparison to every width. The test
-split never selects anything; it is evaluated once per run. The ML-1M section keeps the earlier untuned
-protocol (one epoch, fixed lr) for the CPU budget. Every training run is cached as one JSON file under
+ML-1M comparison follows the same protocol with a lower epoch cap (CPU budget); the scaling study searches
+the grid per model and per width. The test split never selects anything; it is evaluated once per run.
+Every training run is cached as one JSON file under
 ``runs/bench/fat/runs/`` (delete it to rerun), so shards of models can run in parallel processes
 (``--models``) and a final call without ``--models`` assembles the report from the cache.
 """
@@ -54,27 +54,25 @@ BASELINES = [m for m in MODELS if m != "fat"]
 FULL: dict[str, Any] = {
     "synthetic": {"n_samples": 200_000, "num_fields": 10, "cardinality": 200},
     "ml_rows": 400_000,  # seeded subset of ML-1M's 800k training rows (CPU budget); valid/test complete
-    "seeds": [0],  # synthetic comparison (CPU budget: one seed; the lr grid runs on seed 0)
-    "ml_seeds": [0, 1, 2],
+    "seeds": [0, 1, 2],  # the lr grid runs on seed 0; seeds 1, 2 reuse the chosen lr
     "width": 16,
     "lrs": [1e-3, 3e-3],  # per-model grid, picked on validation AUC (seed 0)
     # epoch cap + early stopping on validation AUC; "lr" is replaced by the grid's choice
-    "trainer": {"epochs": 6, "batch_size": 2048, "patience": 1},
-    "ml_trainer": {"epochs": 1, "batch_size": 2048, "lr": 2e-3, "patience": 0},  # untuned (CPU budget)
+    "trainer": {"epochs": 15, "batch_size": 2048, "patience": 2},
+    "ml_trainer": {"epochs": 8, "batch_size": 2048, "patience": 2},  # same protocol, lower cap (CPU budget)
     "widths": [8, 16, 32, 64, 128],
     "scaling_rows": 50_000,  # first rows of the synthetic training split
-    "scaling_trainer": {"epochs": 6, "batch_size": 1024, "patience": 1},  # lr: the comparison's choice
+    "scaling_trainer": {"epochs": 15, "batch_size": 1024, "patience": 2},  # lr grid per model and width
     "speed_width": 32,
 }
 QUICK: dict[str, Any] = {
     "synthetic": {"n_samples": 12_000, "num_fields": 6, "cardinality": 50},
     "ml_rows": 12_000,
     "seeds": [0],
-    "ml_seeds": [0],
     "width": 8,
     "lrs": [1e-3, 3e-3],
     "trainer": {"epochs": 2, "batch_size": 1024, "patience": 1},
-    "ml_trainer": {"epochs": 1, "batch_size": 1024, "lr": 2e-3, "patience": 0},
+    "ml_trainer": {"epochs": 1, "batch_size": 1024, "patience": 0},
     "widths": [8, 16],
     "scaling_rows": 6_000,
     "scaling_trainer": {"epochs": 2, "batch_size": 1024, "patience": 1},
@@ -103,34 +101,6 @@ def trainer_config(base: dict[str, Any], seed: int, threads: int) -> TrainerConf
 
 
 # ------------------------------------------------------------------------------------------- sections
-def comparison(data: EncodedData, plan: dict[str, Any], tcfg: dict[str, Any], threads: int) -> dict[str, Any]:
-    """Every model x seed on one data set at a fixed lr (untuned); raw runs and FAT's modulation (seed 0)."""
-    runs: list[dict[str, Any]] = []
-    modulation = None
-    for name in MODELS:
-        for seed in plan["ml_seeds"]:
-            seed_everything(seed)
-            model = build_model(name, data.schema, {"embed_dim": plan["width"]})
-            out = train_model(model, data, trainer_config(tcfg, seed, threads))
-            log.info(
-                "%s %s seed %d: test %s (%.0f s)", data.name, name, seed, out["test"], out["train_seconds"]
-            )
-            runs.append({"model": name, "seed": seed, **out})
-            if name == "fat" and modulation is None and isinstance(model, FieldAwareTransformer):
-                modulation = model.modulation_matrix().numpy().tolist()
-    return {
-        "name": data.name,
-        "fields": data.schema.field_names,
-        "bayes_auc": data.bayes_auc,
-        "bayes_logloss": data.bayes_logloss,
-        "strengths": None if data.strengths is None else data.strengths.tolist(),
-        "runs": runs,
-        "modulation": modulation,
-        "trainer": tcfg,
-        "train_rows": len(data.train),
-    }
-
-
 def cached_run(
     run_dir: Path,
     data: EncodedData,
@@ -144,7 +114,9 @@ def cached_run(
     """One training run (cached as ``run_dir/<tag>.json``): test/valid metrics, epochs, FAT's modulation."""
     path = run_dir / f"{tag}.json"
     if path.is_file():
-        return dict(json.loads(path.read_text()))
+        cached = dict(json.loads(path.read_text()))
+        if cached.get("trainer") == tcfg:  # a run under another protocol is retrained
+            return cached
     seed_everything(seed)
     heads = {"num_heads": 4 if width >= 16 else 2} if name in ("fat", "transformer") else {}
     model = build_model(name, data.schema, {"embed_dim": width, **heads})
@@ -166,33 +138,45 @@ def cached_run(
 
 
 def lr_search(
-    run_dir: Path, data: EncodedData, plan: dict[str, Any], name: str, threads: int
+    run_dir: Path,
+    data: EncodedData,
+    name: str,
+    width: int,
+    trainer: dict[str, Any],
+    lrs: list[float],
+    threads: int,
+    prefix: str,
 ) -> tuple[float, list[dict[str, Any]]]:
-    """Seed-0 runs of ``name`` at d = plan width for every lr of the grid; the lr with the best *validation* AUC."""
+    """Seed-0 runs of ``name`` at width ``width`` for every lr of the grid; the lr with the best *validation* AUC."""
     grid = []
-    for lr in plan["lrs"]:
-        tcfg = {**plan["trainer"], "lr": lr}
-        grid.append(
-            cached_run(run_dir, data, name, plan["width"], tcfg, 0, threads, f"cmp_{name}_lr{lr:g}_s0")
-        )
+    for lr in lrs:
+        tcfg = {**trainer, "lr": lr}
+        grid.append(cached_run(run_dir, data, name, width, tcfg, 0, threads, f"{prefix}_{name}_lr{lr:g}_s0"))
     best = max(range(len(grid)), key=lambda i: grid[i]["valid"]["auc"])
-    return float(plan["lrs"][best]), grid
+    return float(lrs[best]), grid
 
 
 def tuned_comparison(
-    run_dir: Path, data: EncodedData, plan: dict[str, Any], models: list[str], threads: int
+    run_dir: Path,
+    data: EncodedData,
+    plan: dict[str, Any],
+    trainer: dict[str, Any],
+    models: list[str],
+    threads: int,
+    prefix: str,
 ) -> dict[str, Any]:
     """Per model: lr grid on validation (seed 0), then every seed at the chosen lr (seed 0 reused)."""
     runs: list[dict[str, Any]] = []
     grid: list[dict[str, Any]] = []
     modulation = None
+    width = plan["width"]
     for name in models:
-        lr, g = lr_search(run_dir, data, plan, name, threads)
+        lr, g = lr_search(run_dir, data, name, width, trainer, plan["lrs"], threads, prefix)
         grid += [{k: r[k] for k in ("model", "lr", "valid", "best_epoch", "epochs_run")} for r in g]
         for seed in plan["seeds"]:
-            tcfg = {**plan["trainer"], "lr": lr}
+            tcfg = {**trainer, "lr": lr}
             r = cached_run(
-                run_dir, data, name, plan["width"], tcfg, seed, threads, f"cmp_{name}_lr{lr:g}_s{seed}"
+                run_dir, data, name, width, tcfg, seed, threads, f"{prefix}_{name}_lr{lr:g}_s{seed}"
             )
             if name == "fat" and seed == plan["seeds"][0]:
                 modulation = r.get("modulation")
@@ -206,7 +190,7 @@ def tuned_comparison(
         "runs": runs,
         "grid": grid,
         "modulation": modulation,
-        "trainer": plan["trainer"],
+        "trainer": trainer,
         "lrs": plan["lrs"],
         "seeds": plan["seeds"],
         "train_rows": len(data.train),
@@ -236,28 +220,32 @@ def fit_power_law(widths: list[int], aucs: list[float], ceiling: float) -> dict[
 
 def scaling(
     run_dir: Path,
-    full: EncodedData,
     data: EncodedData,
     plan: dict[str, Any],
     models: list[str],
     threads: int,
 ) -> dict[str, Any]:
-    """Test AUC vs width d (seed 0, lr chosen on validation at d = 16 in the comparison) and power-law fits."""
+    """Test AUC vs width d (seed 0, lr chosen on validation per model and width) and power-law fits."""
     out: dict[str, Any] = {"widths": plan["widths"], "auc": {}, "params": {}, "fit": {}, "lr": {}}
     out["trainer"], out["train_rows"] = plan["scaling_trainer"], len(data.train)
     out["epochs"] = {}
     for name in [m for m in ("fat", "transformer") if m in models]:
-        lr, _ = lr_search(run_dir, full, plan, name, threads)  # cached by the comparison
-        tcfg = {**plan["scaling_trainer"], "lr": lr}
-        aucs, params, epochs = [], [], []
-        for width in plan["widths"]:
-            res = cached_run(
-                run_dir, data, name, width, tcfg, 0, threads, f"scale_{name}_d{width}_lr{lr:g}_s0"
+        aucs, params, epochs, lrs = [], [], [], []
+        for width in plan["widths"]:  # an lr grid per width, picked on validation (seed 0)
+            lr, grid = lr_search(
+                run_dir, data, name, width, plan["scaling_trainer"], plan["lrs"], threads, f"scale_d{width}"
             )
+            res = grid[plan["lrs"].index(lr)]
             aucs.append(res["test"]["auc"])
             params.append(res["params"])
             epochs.append([res["best_epoch"], res["epochs_run"]])
-        out["auc"][name], out["params"][name], out["lr"][name], out["epochs"][name] = aucs, params, lr, epochs
+            lrs.append(lr)
+        out["auc"][name], out["params"][name], out["lr"][name], out["epochs"][name] = (
+            aucs,
+            params,
+            lrs,
+            epochs,
+        )
         assert data.bayes_auc is not None
         out["fit"][name] = fit_power_law(plan["widths"], aucs, data.bayes_auc)
         out.setdefault("fit_without_largest", {})[name] = fit_power_law(
@@ -339,27 +327,29 @@ def comparison_table(res: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     runs = res["runs"]
     best_base = max(BASELINES, key=lambda m: np.mean(_stats(runs, m, "auc")))
     ref = float(np.mean(_stats(runs, best_base, "auc")))
-    tuned = "grid" in res
     rows = []
     for m in MODELS:
         a = _stats(runs, m, "auc")
         mine = [r for r in runs if r["model"] == m]
         secs = np.mean([r["train_seconds"] for r in mine])
         delta = 100 * (np.mean(a) - ref) / ref
-        row = [m, mean_std(a), mean_std(_stats(runs, m, "logloss")), f"{delta:+.2f}%"]
-        if tuned:
-            epochs = ", ".join(f"{r['best_epoch']}/{r['epochs_run']}" for r in mine)
-            row += [f"{mine[0]['lr']:g}", epochs]
+        epochs = ", ".join(f"{r['best_epoch']}/{r['epochs_run']}" for r in mine)
+        row = [
+            m,
+            mean_std(a),
+            mean_std(_stats(runs, m, "logloss")),
+            f"{delta:+.2f}%",
+            f"{mine[0]['lr']:g}",
+            epochs,
+        ]
         rows.append(row + [f"{mine[0]['params']:,}", f"{secs:.0f}"])
     if res["bayes_auc"] is not None:
-        pad = [""] * (5 if tuned else 3)
+        pad = [""] * 5
         rows.append(
             ["Bayes-optimal (ceiling)", f"{res['bayes_auc']:.4f}", f"{res['bayes_logloss']:.4f}", *pad]
         )
-    header = ["model", "test AUC", "test logloss", "ΔAUC vs best baseline"]
-    if tuned:
-        header += ["lr (valid-chosen)", "best epoch / epochs run"]
-    header += ["params", "train s"]
+    header = ["model", "test AUC", "test logloss", "ΔAUC vs best baseline", "lr (valid-chosen)"]
+    header += ["best epoch / epochs run", "params", "train s"]
     fat_auc = float(np.mean(_stats(runs, "fat", "auc")))
     return markdown_table(header, rows), {
         "best_baseline": best_base,
@@ -380,33 +370,20 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
         table, info = comparison_table(res)
         cfg = res["trainer"]
         width = results["plan"]["width"]
-        if "grid" in res:
-            seeds = res["seeds"]
-            grid_rows = [
-                [
-                    g["model"],
-                    f"{g['lr']:g}",
-                    f"{g['valid']['auc']:.4f}",
-                    f"{g['best_epoch']}/{g['epochs_run']}",
-                ]
-                for g in res["grid"]
-            ]
-            cmp_blocks.append(
-                f"**{res['name']}** ({res['train_rows']:,} training rows; {len(seeds)} seed(s) {seeds}; "
-                f"d = {width} for every model; Adam, batch {cfg['batch_size']}, at most {cfg['epochs']} epochs "
-                f"with early stopping on validation AUC (patience {cfg['patience']}), best epoch restored; "
-                f"lr per model from {res['lrs']} by validation AUC on seed 0)\n\n{table}\n\n"
-                "Learning-rate grid (seed 0; validation AUC of the best epoch, the only quantity used to choose):\n\n"
-                + markdown_table(["model", "lr", "valid AUC", "best epoch / epochs run"], grid_rows)
-                + "\n"
-            )
-        else:
-            n_seeds = len({r["seed"] for r in res["runs"]})
-            cmp_blocks.append(
-                f"**{res['name']}** ({res['train_rows']:,} training rows; {n_seeds} seeds; d = {width} for every "
-                f"model; untuned: epochs {cfg['epochs']}, batch {cfg['batch_size']}, lr {cfg['lr']} for every "
-                f"model, no early stopping; best epoch by validation AUC)\n\n{table}\n"
-            )
+        seeds = res["seeds"]
+        grid_rows = [
+            [g["model"], f"{g['lr']:g}", f"{g['valid']['auc']:.4f}", f"{g['best_epoch']}/{g['epochs_run']}"]
+            for g in res["grid"]
+        ]
+        cmp_blocks.append(
+            f"**{res['name']}** ({res['train_rows']:,} training rows; {len(seeds)} seed(s) {seeds}; "
+            f"d = {width} for every model; Adam, batch {cfg['batch_size']}, at most {cfg['epochs']} epochs "
+            f"with early stopping on validation AUC (patience {cfg['patience']}), best epoch restored; "
+            f"lr per model from {res['lrs']} by validation AUC on seed 0)\n\n{table}\n\n"
+            "Learning-rate grid (seed 0; validation AUC of the best epoch, the only quantity used to choose):\n\n"
+            + markdown_table(["model", "lr", "valid AUC", "best epoch / epochs run"], grid_rows)
+            + "\n"
+        )
         verdict = "above" if info["delta_pct"] > 0 else "below"
         bayes = f"; Bayes-optimal {res['bayes_auc']:.4f}" if res["bayes_auc"] is not None else ""
         summary.append(
@@ -475,6 +452,7 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
             [w]
             + [f"{sc['auc'][m][i]:.4f}" for m in ("fat", "transformer")]
             + [f"{ep[m][i][0]}/{ep[m][i][1]}" for m in ("fat", "transformer")]
+            + [f"{sc['lr'][m][i]:g}" for m in ("fat", "transformer")]
             + [f"{sc['params']['fat'][i]:,}", f"{sc['params']['transformer'][i]:,}"]
             for i, w in enumerate(widths)
         ]
@@ -494,9 +472,8 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
         body = (
             f"Synthetic data (first {rows_used:,} training rows; validation and test splits complete), seed 0, "
             f"batch {tr['batch_size']}, at most {tr['epochs']} epochs with early stopping on validation AUC "
-            f"(patience {tr['patience']}), best epoch restored; each model's lr is the one chosen on validation "
-            f"at d = {results['plan']['width']} in the comparison (FAT {sc.get('lr', tr).get('fat', '?')}, "
-            f"Transformer {sc.get('lr', tr).get('transformer', '?')}), applied to every width. Test AUC per width. Fit: "
+            f"(patience {tr['patience']}), best epoch restored; lr per model and width from {results['plan']['lrs']} "
+            "by validation AUC (column lr). Test AUC per width. Fit: "
             f"`AUC(d) = AUC_Bayes - c d^(-alpha)` with AUC_Bayes = {sc['bayes_auc']:.4f} fixed (scipy `curve_fit`).\n\n"
             + markdown_table(
                 [
@@ -505,6 +482,8 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
                     "Transformer AUC",
                     "FAT best epoch / run",
                     "Transformer best epoch / run",
+                    "FAT lr",
+                    "Transformer lr",
                     "FAT params",
                     "Transformer params",
                 ],
@@ -563,9 +542,8 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
         update_markdown_section(
             results_md,
             "fat",
-            f"### FAT (Field-Aware Transformer)\n\n_{mode}; synthetic comparison and scaling: per-model lr grid "
-            "and early stopping on validation; MovieLens: untuned (fixed lr and epochs); details in "
-            "[fat.md](fat.md)._\n\n" + "\n".join(summary),
+            f"### FAT (Field-Aware Transformer)\n\n_{mode}; every comparison and the scaling study: per-model lr "
+            "grid and early stopping on validation; details in [fat.md](fat.md)._\n\n" + "\n".join(summary),
         )
 
 
@@ -642,16 +620,17 @@ def main() -> int:
     synthetic = load_synthetic(plan)  # the same seeded data in every process
     log.info("synthetic: %d train rows, Bayes AUC %.4f", len(synthetic.train), synthetic.bayes_auc)
     if "comparison" in sections:
-        save("comparison", {"synthetic": tuned_comparison(run_dir, synthetic, plan, models, args.threads)})
+        cmp = tuned_comparison(run_dir, synthetic, plan, plan["trainer"], models, args.threads, "cmp")
+        save("comparison", {"synthetic": cmp})
     if "scaling" in sections:
         rows = plan["scaling_rows"]
         t = synthetic.train
         head = CTRTensors(t.sparse[:rows], t.multihot[:rows], t.label[:rows], t.user[:rows])
         sub = dataclasses.replace(synthetic, train=head)
-        save("scaling", scaling(run_dir, synthetic, sub, plan, models, args.threads))
-    if "movielens" in sections and not shard:
+        save("scaling", scaling(run_dir, sub, plan, models, args.threads))
+    if "movielens" in sections:
         ml = load_movielens(plan, args.quick)
-        save("movielens", comparison(ml, plan, plan["ml_trainer"], args.threads))
+        save("movielens", tuned_comparison(run_dir, ml, plan, plan["ml_trainer"], models, args.threads, "ml"))
     if "speed" in sections and not shard:
         save("speed", speed(synthetic, plan, args.threads, args.quick))
     log.info("done in %.0f s; results in %s and %s", time.perf_counter() - start, cache, docs)
