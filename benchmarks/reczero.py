@@ -87,11 +87,11 @@ def make_config(quick: bool, args: argparse.Namespace) -> RecZeroConfig:
             num_generations=4,
             prompts_per_step=2,
             learning_rate=1e-5,
-            max_completion_length=80,
+            max_completion_length=96,  # template rationales: 66 tokens on average, 84 at most
             save_steps=2,
             trainable_layers=args.trainable_layers,
         ),
-        eval=EvalConfig(max_new_tokens=80, batch_size=100),
+        eval=EvalConfig(max_new_tokens=96, batch_size=100),
     )
 
 
@@ -335,10 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-dir", default=None, help="cache/resume folder (default runs/reczero-bench[-quick])")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: 1 if the CPU is overloaded)")
     p.add_argument("--test-users", type=int, default=300, help="held-out users (last rating each)")
-    p.add_argument("--sft-examples", type=int, default=96, help="cold-start SFT samples")
+    p.add_argument("--sft-examples", type=int, default=800, help="cold-start SFT samples")
     p.add_argument("--sft-lr", type=float, default=2e-4, help="cold-start SFT learning rate")
     p.add_argument("--sft-scheduler", default="cosine", help="cold-start SFT learning-rate schedule")
-    p.add_argument("--grpo-steps", type=int, default=5, help="GRPO steps of RecZero and RecOne")
+    p.add_argument("--grpo-steps", type=int, default=10, help="GRPO steps of RecZero and RecOne")
     p.add_argument("--trainable-layers", type=int, default=6, help="top decoder blocks trained (0 = all)")
     p.add_argument(
         "--speed-steps", type=int, default=2, help="GRPO steps per trainer in the speed comparison"

@@ -1,5 +1,6 @@
 """Networks, estimators and baselines: shapes, one step moves every parameter, overfitting, API errors."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -132,6 +133,23 @@ def test_fit_sets_state_and_counts_nfe():
     assert ts.last_nfe_ == 11
     ts.log_ratio(X_p[:5], integrator="ode")
     assert ts.last_nfe_ >= 6  # at least one RK45 step
+
+
+@pytest.mark.parametrize("cls", ["isa", "time_score"])
+def test_checkpoint_selection_keeps_the_lowest_held_out_loss(cls):
+    X_p, X_q = _data()
+    cfg = dataclasses.replace(TINY, n_iters=12, val_every=4, val_fraction=0.2, ema_decay=0.9)
+    est = ISADRE(ISADREConfig(train=cfg)) if cls == "isa" else TimeScoreDRE(TimeScoreDREConfig(train=cfg))
+    est.fit(X_p, X_q)
+    steps, losses = est.val_history_[:, 0], est.val_history_[:, 1]
+    assert steps.tolist() == [4, 8, 12]
+    assert est.best_step_ == int(steps[np.argmin(losses)])
+    # the kept network scores the held-out loss that was recorded for its step
+    _, _, val_loss = est._split_validation(est._transform(X_p), est._transform(X_q), cfg)
+    assert val_loss is not None and val_loss(est.network_) == pytest.approx(losses.min(), rel=1e-5)
+    off = dataclasses.replace(cfg, val_fraction=0.0)
+    est_off = ISADRE(ISADREConfig(train=off)).fit(X_p, X_q)
+    assert est_off.best_step_ == 12 and est_off.val_history_.shape == (0, 2)
 
 
 def test_quadrature_and_ode_agree_on_a_fitted_time_score():

@@ -49,6 +49,8 @@ class TrainConfig:
     ema_decay: float = 0.995  # EMA of the weights used at inference (0 = off)
     weighting: Literal["inv_var", "none"] = "inv_var"  # lambda_t = 1/Var[tau_c] (CTSM weighting, A2)
     t_sampler: Literal["uniform", "lognorm"] = "lognorm"  # distribution of t (and l) during training, A3
+    val_fraction: float = 0.1  # share of p and q samples held out to pick the checkpoint (0: keep the last)
+    val_every: int = 100  # steps between evaluations of the held-out loss (and always at the last step)
     seed: int = 0  # random seed of initialisation and sampling
 
     def __post_init__(self) -> None:
@@ -59,6 +61,10 @@ class TrainConfig:
             raise ValueError(f"emb_max_freq must exceed the lowest frequency 0.5, got {self.emb_max_freq}")
         if self.emb_dim % 2:
             raise ValueError(f"emb_dim must be even, got {self.emb_dim}")
+        if not 0.0 <= self.val_fraction < 0.5:
+            raise ValueError(f"val_fraction must lie in [0, 0.5), got {self.val_fraction}")
+        if self.val_every < 1:
+            raise ValueError(f"val_every must be >= 1, got {self.val_every}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
 

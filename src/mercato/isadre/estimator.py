@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ __all__ = ["ISADRE", "PathDREBase", "check_fitted", "check_pair", "check_query"]
 logger = logging.getLogger(__name__)
 
 _CHUNK = 65536  # rows per network call at inference
+_VAL_PAIRS = 4096  # at most this many held-out (q, p) pairs score a checkpoint
 
 
 def check_pair(X_p: Any, X_q: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +141,10 @@ class PathDREBase(BaseEstimator):
         if tcfg.lr_schedule == "cosine":
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tcfg.n_iters)
         tp, tq = self._transform(Xp), self._transform(Xq)
+        tp, tq, val_loss = self._split_validation(tp, tq, tcfg)
         history: list[float] = []
+        val_history: list[tuple[int, float]] = []
+        best: tuple[float, int, dict[str, torch.Tensor]] | None = None
         for step in progress(range(tcfg.n_iters), desc=type(self).__name__, leave=False):
             i1 = torch.randint(0, tp.shape[0], (tcfg.batch_size,), generator=gen)
             i0 = torch.randint(0, tq.shape[0], (tcfg.batch_size,), generator=gen)
@@ -157,10 +162,51 @@ class PathDREBase(BaseEstimator):
                     for pe, p in zip(ema.parameters(), net.parameters()):
                         pe.lerp_(p, 1.0 - decay)
             history.append(float(loss.detach()))
+            if val_loss is not None and ((step + 1) % tcfg.val_every == 0 or step + 1 == tcfg.n_iters):
+                v = val_loss(ema)
+                val_history.append((step + 1, v))
+                if best is None or v < best[0]:
+                    best = (v, step + 1, copy.deepcopy(ema.state_dict()))
+        if best is not None:
+            ema.load_state_dict(best[2])
         self.network_ = ema.eval()
         self.loss_history_ = np.asarray(history)
-        logger.info("%s fitted: final loss %.4f", type(self).__name__, np.mean(history[-50:]))
+        self.val_history_ = np.asarray(val_history, dtype=float).reshape(-1, 2)  # (evaluations, [step, loss])
+        self.best_step_ = best[1] if best is not None else tcfg.n_iters
+        logger.info(
+            "%s fitted: final loss %.4f; weights of step %d/%d (held-out loss %s)",
+            type(self).__name__,
+            np.mean(history[-50:]),
+            self.best_step_,
+            tcfg.n_iters,
+            f"{best[0]:.4f}" if best is not None else "not used",
+        )
         return self
+
+    def _split_validation(
+        self, tp: torch.Tensor, tq: torch.Tensor, tcfg: TrainConfig
+    ) -> tuple[torch.Tensor, torch.Tensor, Callable[[TimeConditionedMLP], float] | None]:
+        """Hold out ``val_fraction`` of each sample; return the training parts and the held-out loss.
+
+        The held-out loss is the training objective on fixed pairs, times, intervals and noise (one seeded
+        draw, reused at every evaluation), with the interval cap at its final value, so evaluations differ only
+        by the network. ``fit`` keeps the EMA weights with the lowest value (checkpoint selection).
+        """
+        n_p, n_q = int(tp.shape[0] * tcfg.val_fraction), int(tq.shape[0] * tcfg.val_fraction)
+        if min(n_p, n_q) < 2:
+            return tp, tq, None
+        perm = torch.Generator().manual_seed(tcfg.seed + 7919)
+        ip, iq = torch.randperm(tp.shape[0], generator=perm), torch.randperm(tq.shape[0], generator=perm)
+        vp, vq = tp[ip[:n_p]], tq[iq[:n_q]]
+        n = min(n_p, n_q, _VAL_PAIRS)
+        vp, vq = vp[:n], vq[:n]
+
+        def val_loss(net: TimeConditionedMLP) -> float:
+            gen = torch.Generator().manual_seed(tcfg.seed + 104729)  # the same draw at every evaluation
+            with torch.no_grad():
+                return float(self._loss(net, vq, vp, gen, tcfg.n_iters))
+
+        return tp[ip[n_p:]], tq[iq[n_q:]], val_loss
 
     def _path_batch(
         self, x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, gen: torch.Generator

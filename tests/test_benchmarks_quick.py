@@ -1,0 +1,66 @@
+"""Every benchmark script's ``--quick`` mode runs end to end and writes plausible results (integration).
+
+The full runs produce the numbers in docs/; these smoke runs keep the scripts from rotting between them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.integration
+
+
+def _run(script: str, *args: str, timeout: int = 600) -> None:
+    env = {**os.environ, "MERCATO_NO_PROGRESS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_ctr_baselines_quick(tmp_path: Path) -> None:
+    out = tmp_path / "ctr.json"
+    _run("ctr_baselines.py", "--threads", "1", "--out", str(out))
+    rows = json.loads(out.read_text())
+    assert {r["model"] for r in rows} == {"LR", "FM", "DeepFM", "DCNv2"}
+    assert all(0.55 < r["auc"] < 1.0 for r in rows)
+
+
+def test_isadre_quick(tmp_path: Path) -> None:
+    out = tmp_path / "isadre.json"
+    _run("isadre.py", "--out", str(out))
+    res = json.loads(out.read_text())
+    cell = res["10"]["0"]  # d = 10, seed 0: true MI 2.5
+    for key in ("isa@1", "isa@4", "dre_inf@100", "clf"):
+        assert math.isfinite(cell[key]["mi"]) and cell[key]["sq_err"] < 25.0, (key, cell[key])
+    assert cell["isa@1"]["nfe"] < cell["dre_inf@100"]["nfe"]
+
+
+def test_fat_quick(tmp_path: Path) -> None:
+    _run("fat.py", "--docs", str(tmp_path))
+    page = (tmp_path / "fat.md").read_text()
+    for block in ("fat-comparison", "fat-scaling", "fat-speed", "fat-heatmap"):
+        assert f"mercato:begin {block}" in page, block
+    assert "| fat |" in page and "Bayes-optimal" in page
+    assert (tmp_path / "img" / "fat" / "scaling.png").stat().st_size > 1000
+
+
+def test_reczero_quick(tmp_path: Path) -> None:
+    _run("reczero.py", "--run-dir", str(tmp_path), "--threads", "1")
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert {"MF", "SFT-only", "RecOne", "zero-shot", "RecZero"} <= set(res["eval"])
+    assert all(0.0 < res["eval"][k]["mae"] < 4.0 for k in res["eval"])
+    assert res["speed"]["ours_mean"] > 0 and res["speed"]["stock_mean"] > 0
