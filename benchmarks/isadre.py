@@ -363,7 +363,7 @@ def main() -> int:
                 )
                 for d in dims
             )
-            + ". At d ≥ 80 every method underestimates badly at this budget (the setting was chosen at d = 40).",
+            + ".",
             f"Mean fit time per model: {fit_line}.",
             speed_line,
             "![MSE vs NFE](img/isadre/mse_vs_nfe.png)",
