@@ -149,6 +149,25 @@ class Bench:
             rel = 100 * (ev["RecOne"]["mae"] - ev["SFT-only"]["mae"]) / ev["SFT-only"]["mae"]
             goal = "met" if rel <= -5 and ev["RecOne"]["valid_format"] >= 0.98 else "NOT met"
             body += f"\n\nRecOne MAE vs SFT-only: {rel:+.1f}% (goal: at least -5% with format validity >= 98%: {goal})."
+        if "valid:SFT-only" in c and "valid:RecOne" in c:
+            vs, vr = c["valid:SFT-only"], c["valid:RecOne"]
+            body += (
+                f"\n\nThe same two models on the validation split ({vr['n']} other users' second-to-last ratings): "
+                f"SFT-only MAE {vs['mae']:.4f} (valid format {vs['valid_format']:.3f}), RecOne MAE {vr['mae']:.4f} "
+                f"(valid format {vr['valid_format']:.3f}): {100 * (vr['mae'] - vs['mae']) / vs['mae']:+.1f}%."
+            )
+        w = c.get("weights:RecOne")
+        if w:
+            body += (
+                f"\n\nRecOne's GRPO stage changed {w['changed']} of {w['tensors']} weight tensors of the SFT model, "
+                f"by at most {w['max_abs']:.1e} (largest relative norm change {w['max_rel']:.1e})."
+            )
+        z = c.get("zero_std:RecZero")
+        if z:
+            body += (
+                f" RecZero: {z['all_zero_std']} of {z['steps']} GRPO steps had identical rewards in every group "
+                "(zero advantages)."
+            )
         if "MF" in ev and "RecOne" in ev:
             body += f" MF MAE {ev['MF']['mae']:.4f} vs RecOne {ev['RecOne']['mae']:.4f}."
         body += (
@@ -211,12 +230,44 @@ def baselines(data: RecZeroData, cfg: RecZeroConfig) -> dict[str, Any]:
     return {row["name"]: row for row in score_baselines(cfg, data, "test")}
 
 
-def eval_model(name: str, source: str, data: RecZeroData, cfg: RecZeroConfig) -> dict[str, Any]:
+def eval_model(
+    name: str, source: str, data: RecZeroData, cfg: RecZeroConfig, split: str = "test"
+) -> dict[str, Any]:
     policy = load_policy(source, device=cfg.device)
-    res, texts = evaluate_policy(name, policy, data.test, cfg, data.global_mean)
+    examples = data.test if split == "test" else data.valid
+    res, texts = evaluate_policy(name, policy, examples, cfg, data.global_mean)
     row = res.row()
     row["samples"] = texts[:3]
     return row
+
+
+def weight_change(before: str, after: str) -> dict[str, Any]:
+    """How far training moved the weights: tensors changed, max |delta|, max relative Frobenius change."""
+    from safetensors.torch import load_file
+
+    def tensors(folder: str) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for f in sorted(Path(folder).glob("*.safetensors")):
+            out.update(load_file(str(f)))
+        return out
+
+    a, b = tensors(before), tensors(after)
+    deltas = {k: (b[k].float() - a[k].float()) for k in a}
+    changed = [k for k, d in deltas.items() if d.abs().max() > 0]
+    return {
+        "tensors": len(a),
+        "changed": len(changed),
+        "max_abs": max((float(deltas[k].abs().max()) for k in changed), default=0.0),
+        "max_rel": max(
+            (float(deltas[k].norm() / a[k].float().norm().clamp_min(1e-12)) for k in changed), default=0.0
+        ),
+    }
+
+
+def zero_std_steps(stage_dir: Path) -> dict[str, Any]:
+    """GRPO steps whose every group had identical rewards (no advantage, no gradient), from metrics.json."""
+    hist = [h for h in json.loads((stage_dir / "metrics.json").read_text())["history"] if "reward" in h]
+    return {"steps": len(hist), "all_zero_std": sum(h.get("frac_reward_zero_std", 0.0) >= 1.0 for h in hist)}
 
 
 def speed_compare(
@@ -419,6 +470,13 @@ def main(argv: list[str] | None = None) -> int:
         recone_dir = bench.stage("train:recone", lambda: str(recone.grpo(init=sft_dir)))
         curves(img, run_dir)
         run_eval("RecOne", recone_dir)
+        bench.stage("weights:RecOne", lambda: weight_change(sft_dir, recone_dir))
+        for name, source in (
+            ("SFT-only", sft_dir),
+            ("RecOne", recone_dir),
+        ):  # the same comparison, other users
+            bench.stage(f"valid:{name}", lambda n=name, s=source: eval_model(n, s, data, cfg, "valid"))
+        bench.render()
     if "speed" not in args.skip:
         bench.stage("speed", lambda: speed_compare(data, cfg, run_dir, args.speed_steps, args.quick))
     if "zeroshot" not in args.skip:
@@ -428,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         rz_dir = bench.stage("train:reczero", lambda: str(reczero.grpo()))
         curves(img, run_dir)
         run_eval("RecZero", rz_dir)
+        bench.stage("zero_std:RecZero", lambda: zero_std_steps(run_dir / "reczero" / "grpo"))
     bench.render()
     atomic_write_json(bench.cache_path, bench.cache)
     ev = bench.cache["eval"]
