@@ -127,11 +127,12 @@ def test_field_key_mask_masks_empty_multihot_only(schema: FeatureSchema) -> None
     assert field_key_mask(empty).all()  # nothing valid: attend to everything rather than NaN
 
 
-def test_field_softmax_matches_torch_softmax_with_masked_keys() -> None:
+@pytest.mark.parametrize("f", [7, 20])  # written-out branch, ATen branch
+def test_field_softmax_matches_torch_softmax_with_masked_keys(f: int) -> None:
     torch.manual_seed(0)
-    scores = (5 * torch.randn(3, 2, 7, 7)).requires_grad_()
-    masked = scores.masked_fill(torch.rand(3, 1, 1, 7) < 0.3, float("-inf"))
-    masked = masked.masked_fill(torch.arange(7) == 0, 0.0)  # keep one key per row
+    scores = (5 * torch.randn(3, 2, f, f)).requires_grad_()
+    masked = scores.masked_fill(torch.rand(3, 1, 1, f) < 0.3, float("-inf"))
+    masked = masked.masked_fill(torch.arange(f) == 0, 0.0)  # keep one key per row
     ours, ref = field_softmax(masked), torch.softmax(masked, dim=-1)
     torch.testing.assert_close(ours, ref)
     assert (ours[torch.isinf(masked)] == 0).all()
