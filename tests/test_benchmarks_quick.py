@@ -64,3 +64,15 @@ def test_reczero_quick(tmp_path: Path) -> None:
     assert {"MF", "SFT-only", "RecOne", "zero-shot", "RecZero"} <= set(res["eval"])
     assert all(0.0 < res["eval"][k]["mae"] < 4.0 for k in res["eval"])
     assert res["speed"]["ours_mean"] > 0 and res["speed"]["stock_mean"] > 0
+
+
+def test_field_softmax_quick() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "field_softmax.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "torch.softmax" in proc.stdout and "field_softmax" in proc.stdout
