@@ -216,12 +216,17 @@ class Bench:
                 DOC, "reczero-curves", "\n".join(f"![{p[:-4]}](img/reczero/{p})" for p in curves)
             )
         if ev:
-            short = [[n, f"{ev[n]['mae']:.4f}", f"{ev[n]['rmse']:.4f}"] for n in order if n in ev]
+            vf = lambda v: "—" if v is None or v != v else f"{v:.3f}"  # noqa: E731
+            short = [
+                [n, f"{ev[n]['mae']:.4f}", f"{ev[n]['rmse']:.4f}", vf(ev[n].get("valid_format"))]
+                for n in order
+                if n in ev
+            ]
             update_markdown_section(
                 RESULTS,
                 "reczero",
                 "### RecZero / RecOne (MovieLens-100K, last rating of 300 users; SmolLM2-135M on CPU)\n\n"
-                + markdown_table(["method", "MAE", "RMSE"], short)
+                + markdown_table(["method", "MAE", "RMSE", "valid format"], short)
                 + "\n\nDetails, budget and deviations: [reczero.md](reczero.md).",
             )
 
