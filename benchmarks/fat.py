@@ -425,8 +425,7 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
     sc = results.get("scaling")
     if sc:
         widths = sc["widths"]
-        tr = sc.get("trainer", results["plan"]["scaling_trainer"])
-        rows_used = sc.get("train_rows", results["plan"]["scaling_rows"])
+        tr, rows_used = sc["trainer"], sc["train_rows"]
         fig, ax = plt.subplots(figsize=(6, 4))
         dense = np.geomspace(widths[0], widths[-1], 50)
         for m, color in (("fat", "C0"), ("transformer", "C1")):
@@ -447,7 +446,7 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
         ax.legend()
         ax.grid(alpha=0.3)
         save_figure(fig, img / "scaling.png")
-        ep = sc.get("epochs") or {m: [["-", "-"]] * len(widths) for m in ("fat", "transformer")}
+        ep = sc["epochs"]
         rows = [
             [w]
             + [f"{sc['auc'][m][i]:.4f}" for m in ("fat", "transformer")]
@@ -456,11 +455,6 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
             + [f"{sc['params']['fat'][i]:,}", f"{sc['params']['transformer'][i]:,}"]
             for i, w in enumerate(widths)
         ]
-        if "fit_without_largest" not in sc:  # older caches: refit from the stored AUCs
-            sc["fit_without_largest"] = {
-                m: fit_power_law(widths[:-1], sc["auc"][m][:-1], sc["bayes_auc"])
-                for m in ("fat", "transformer")
-            }
         fits = [
             [m, label, f"{f[m]['alpha']:.3f}", f"{f[m]['c']:.4f}", f"{f[m]['r2']:.3f}"]
             for label, f in (

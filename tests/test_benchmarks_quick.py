@@ -6,7 +6,6 @@ The full runs produce the numbers in docs/; these smoke runs keep the scripts fr
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -43,9 +42,9 @@ def test_isadre_quick(tmp_path: Path) -> None:
     out = tmp_path / "isadre.json"
     _run("isadre.py", "--out", str(out))
     res = json.loads(out.read_text())
-    cell = res["10"]["0"]  # d = 10, seed 0: true MI 2.5
+    cell = res["10"]["0"]  # d = 10, seed 0: true MI 2.5; a collapsed fit gives ~0
     for key in ("isa@1", "isa@4", "dre_inf@100", "clf"):
-        assert math.isfinite(cell[key]["mi"]) and cell[key]["sq_err"] < 25.0, (key, cell[key])
+        assert abs(cell[key]["mi"] - 2.5) < 0.75, (key, cell[key])  # within 30 %
     assert cell["isa@1"]["nfe"] < cell["dre_inf@100"]["nfe"]
 
 

@@ -197,9 +197,8 @@ class PathDREBase(BaseEstimator):
             return tp, tq, None
         perm = torch.Generator().manual_seed(tcfg.seed + 7919)
         ip, iq = torch.randperm(tp.shape[0], generator=perm), torch.randperm(tq.shape[0], generator=perm)
-        vp, vq = tp[ip[:n_p]], tq[iq[:n_q]]
-        n = min(n_p, n_q, _VAL_PAIRS)
-        vp, vq = vp[:n], vq[:n]
+        n = min(n_p, n_q, _VAL_PAIRS)  # held-out pairs scored (the rest of the held-out rows stay unused)
+        vp, vq = tp[ip[:n]], tq[iq[:n]]  # (n, d) each
 
         def val_loss(net: TimeConditionedMLP) -> float:
             gen = torch.Generator().manual_seed(tcfg.seed + 104729)  # the same draw at every evaluation
