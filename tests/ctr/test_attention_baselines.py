@@ -29,8 +29,9 @@ MODELS: list[tuple[type[CTRModel], Any]] = [
     ),
     (TransformerCTR, TransformerCTRConfig(embed_dim=8, num_heads=2, ffn_dim=16, head_units=(8,))),
     (TransformerCTR, TransformerCTRConfig(embed_dim=8, num_heads=2, norm="post", position_embedding=False)),
+    (TransformerCTR, TransformerCTRConfig(embed_dim=8, num_heads=2, ffn_dim=16, pooling="concat")),
 ]
-IDS = ["autoint", "autoint-plus", "transformer", "transformer-postln"]
+IDS = ["autoint", "autoint-plus", "transformer", "transformer-postln", "transformer-concat"]
 
 
 @pytest.fixture(autouse=True)

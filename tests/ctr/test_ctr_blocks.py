@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from mercato.ctr.blocks import MLP, CrossNetV2, fm_interaction
+from mercato.ctr.blocks import MLP, CrossNetV2, fm_interaction, pool_tokens, pooled_width
 
 
 def test_fm_interaction_matches_pairwise_loop() -> None:
@@ -69,3 +69,12 @@ def test_mlp_shapes_and_layers(norm: str) -> None:
 def test_mlp_rejects_unknown_activation() -> None:
     with pytest.raises(ValueError, match="valid"):
         MLP(4, [4], activation_name="swishy")
+
+
+def test_pool_tokens_sum_and_concat_by_hand() -> None:
+    z = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]])  # (B=1, F=3, d=2)
+    torch.testing.assert_close(pool_tokens(z, "sum"), torch.tensor([[9.0, 12.0]]))
+    torch.testing.assert_close(pool_tokens(z, "concat"), torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]))
+    assert pooled_width("sum", 3, 2) == 2 and pooled_width("concat", 3, 2) == 6
+    with pytest.raises(ValueError, match="pooling"):
+        pool_tokens(z, "mean")  # type: ignore[arg-type]

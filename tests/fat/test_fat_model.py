@@ -33,6 +33,7 @@ VARIANTS = {
     "no-hyper": dataclasses.replace(SMALL, hypernetwork=False),
     "shared-bases-gumbel": dataclasses.replace(SMALL, share_bases_across_layers=True, router_noise="gumbel"),
     "ablate-shared-qkv": dataclasses.replace(SMALL, per_field_qkv=False, field_aware_output=False),
+    "concat-head": dataclasses.replace(SMALL, pooling="concat"),
 }
 
 
@@ -172,7 +173,7 @@ def test_oracle_identical_bases_compose_to_tied_weights() -> None:
     assert (routing > 0).sum(dim=1).eq(2).all()
 
 
-@pytest.mark.parametrize("name", ["default", "shared-bases-gumbel", "no-hyper"])
+@pytest.mark.parametrize("name", ["default", "shared-bases-gumbel", "no-hyper", "concat-head"])
 def test_export_matches_hypernetwork_path(name: str, tiny: Tiny, tmp_path: object) -> None:
     schema, data = tiny
     model = FieldAwareTransformer(schema, VARIANTS[name])

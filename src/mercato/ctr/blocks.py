@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-__all__ = ["MLP", "CrossNetV2", "activation", "fm_interaction"]
+__all__ = ["MLP", "CrossNetV2", "Pooling", "activation", "fm_interaction", "pool_tokens", "pooled_width"]
 
 Norm = Literal["none", "batch", "layer"]
 
@@ -143,3 +143,22 @@ def fm_interaction(emb: torch.Tensor) -> torch.Tensor:
     square_of_sum = emb.sum(dim=1).pow(2)  # (B, D)
     sum_of_square = emb.pow(2).sum(dim=1)  # (B, D)
     return 0.5 * (square_of_sum - sum_of_square).sum(dim=1)  # (B,)
+
+
+Pooling = Literal["sum", "concat"]
+
+
+def pool_tokens(tokens: torch.Tensor, mode: Pooling) -> torch.Tensor:
+    """Pool field tokens ``(B, F, d)`` for the head: ``sum`` -> ``(B, d)``, ``concat`` -> ``(B, F * d)``."""
+    if mode == "sum":
+        return tokens.sum(dim=1)  # (B, d)
+    if mode == "concat":
+        return tokens.flatten(1)  # (B, F * d)
+    raise ValueError(f"pooling must be 'sum' or 'concat', got {mode!r}")
+
+
+def pooled_width(mode: Pooling, num_fields: int, dim: int) -> int:
+    """Width of :func:`pool_tokens`' output."""
+    if mode not in ("sum", "concat"):
+        raise ValueError(f"pooling must be 'sum' or 'concat', got {mode!r}")
+    return dim if mode == "sum" else num_fields * dim

@@ -16,7 +16,7 @@ from torch import nn
 
 from mercato.ctr.attention import MultiHeadSelfAttention
 from mercato.ctr.base import CTRModel
-from mercato.ctr.blocks import MLP, activation
+from mercato.ctr.blocks import MLP, activation, pool_tokens, pooled_width
 from mercato.ctr.embedding import FieldEmbedding
 from mercato.ctr.schema import FeatureSchema
 
@@ -36,7 +36,8 @@ class TransformerCTRConfig:
     norm: Literal["pre", "post"] = "pre"  # LayerNorm placement
     position_embedding: bool = True  # learned per-field embedding added to each token
     dropout: float = 0.0  # dropout on attention weights and FFN/residual outputs
-    head_units: tuple[int, ...] = (128, 64)  # hidden widths of the MLP head on the sum-pooled tokens
+    pooling: Literal["sum", "concat"] = "sum"  # tokens -> head: sum-pool (as FAT) or concatenate
+    head_units: tuple[int, ...] = (128, 64)  # hidden widths of the MLP head on the pooled tokens
     mask_empty_fields: bool = True  # multi-hot fields with no token are masked as keys
     embed_init_std: float = 1e-2  # std of the embedding initialisation
 
@@ -46,6 +47,8 @@ class TransformerCTRConfig:
             raise ValueError(f"attn_dim {attn} must be divisible by num_heads {self.num_heads}")
         if self.norm not in ("pre", "post"):
             raise ValueError(f"norm must be 'pre' or 'post', got {self.norm!r}")
+        if self.pooling not in ("sum", "concat"):
+            raise ValueError(f"pooling must be 'sum' or 'concat', got {self.pooling!r}")
 
 
 def field_key_mask(batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -92,7 +95,7 @@ class TransformerBlock(nn.Module):
 
 
 class TransformerCTR(CTRModel):
-    """Field tokens -> L Transformer blocks -> sum-pool -> MLP -> logit."""
+    """Field tokens -> L Transformer blocks -> sum-pool (or concatenate) -> MLP -> logit."""
 
     def __init__(self, schema: FeatureSchema, config: TransformerCTRConfig | None = None) -> None:
         super().__init__()
@@ -109,7 +112,9 @@ class TransformerCTR(CTRModel):
             for _ in range(cfg.num_layers)
         )
         self.final_norm: nn.Module = nn.LayerNorm(d) if cfg.norm == "pre" else nn.Identity()
-        self.head = MLP(d, cfg.head_units, output_dim=1, dropout=cfg.dropout)
+        self.head = MLP(
+            pooled_width(cfg.pooling, self.num_fields, d), cfg.head_units, output_dim=1, dropout=cfg.dropout
+        )
 
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Token outputs ``(B, F, d)`` after the last block."""
@@ -123,5 +128,5 @@ class TransformerCTR(CTRModel):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits ``(B,)``."""
-        pooled = self.encode(batch).sum(dim=1)  # (B, d)
+        pooled = pool_tokens(self.encode(batch), self.config.pooling)  # (B, d) or (B, F * d)
         return self.head(pooled).squeeze(-1)  # (B,)

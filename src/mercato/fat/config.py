@@ -42,7 +42,8 @@ class FATConfig:
     router_noise: Literal["none", "gumbel"] = "none"  # gradient/exploration through top-K [U] (§3.4)
     share_bases_across_layers: bool = False  # one set of bases for all layers [U: impl A yes, B no] (§3.4)
     load_balance_weight: float = 0.0  # lambda of the optional load-balance loss (not in the paper) (§3.4)
-    head_units: tuple[int, ...] = (128, 64)  # hidden widths of the MLP head on the sum-pooled tokens
+    pooling: Literal["sum", "concat"] = "sum"  # tokens -> head: sum-pool (impls A, B) or concatenate [U] (§3)
+    head_units: tuple[int, ...] = (128, 64)  # hidden widths of the MLP head on the pooled tokens
     mask_empty_fields: bool = True  # multi-hot fields with no token are masked as keys (pitfall §2.6)
     embed_init_std: float = 1e-2  # std of the embedding initialisation
 
@@ -56,6 +57,8 @@ class FATConfig:
             raise ValueError(f"modulation must be 'mul', 'one_plus' or 'add', got {self.modulation!r}")
         if self.norm not in ("pre", "post"):
             raise ValueError(f"norm must be 'pre' or 'post', got {self.norm!r}")
+        if self.pooling not in ("sum", "concat"):
+            raise ValueError(f"pooling must be 'sum' or 'concat', got {self.pooling!r}")
         if self.router_noise not in ("none", "gumbel"):
             raise ValueError(f"router_noise must be 'none' or 'gumbel', got {self.router_noise!r}")
         if self.hypernetwork:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from mercato.ctr.base import CTRModel
-from mercato.ctr.blocks import MLP, activation
+from mercato.ctr.blocks import MLP, activation, pool_tokens, pooled_width
 from mercato.ctr.embedding import FieldEmbedding
 from mercato.ctr.schema import FeatureSchema
 from mercato.ctr.transformer import field_key_mask
@@ -108,7 +108,7 @@ class FieldAwareTransformer(CTRModel):
         banks = dict(self.shared_banks.items())  # type: ignore[arg-type]
         self.blocks = nn.ModuleList(FATBlock(cfg, f, banks) for _ in range(cfg.num_layers))  # type: ignore[arg-type]
         self.final_norm: nn.Module = nn.LayerNorm(d) if cfg.norm == "pre" else nn.Identity()
-        self.head = MLP(d, cfg.head_units, output_dim=1, dropout=cfg.dropout)
+        self.head = MLP(pooled_width(cfg.pooling, f, d), cfg.head_units, output_dim=1, dropout=cfg.dropout)
         self.exported = False
 
     # -- forward ---------------------------------------------------------------------------------------------
@@ -135,8 +135,8 @@ class FieldAwareTransformer(CTRModel):
         return self.encode_tokens(self.embedding(batch), key_mask=mask)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Logits ``(B,)``: sum-pool the field tokens, then the MLP head."""
-        pooled = self.encode(batch).sum(dim=1)  # (B, d)
+        """Logits ``(B,)``: pool the field tokens (sum, or concatenate), then the MLP head."""
+        pooled = pool_tokens(self.encode(batch), self.config.pooling)  # (B, d) or (B, F * d)
         return self.head(pooled).squeeze(-1)  # (B,)
 
     # -- hypernetwork ------------------------------------------------------------------------------------------
