@@ -2,15 +2,17 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from mercato.isadre.config import PathConfig
+from mercato.isadre.config import PathConfig, TrainConfig
 from mercato.isadre.losses import (
     interval_cap,
     sai_residual,
     sai_target,
     sample_intervals,
+    sample_times,
     secant_alignment_loss,
     secant_sum,
     target_weight,
@@ -24,6 +26,7 @@ from mercato.isadre.paths import (
     path_coefficients,
     sample_path,
 )
+from mercato.isadre.toy import GaussianPair
 
 
 def test_path_coefficients_hand_values():
@@ -117,7 +120,7 @@ def test_secant_alignment_loss_value_and_stopgrad():
         u, du, torch.tensor([0.5, 0.0]), torch.tensor([2.0, 1.0]), torch.tensor([1.0, 2.0])
     )
     # targets: 2 - 0.5*4 = 0 and 1; residuals 1 and 1; weighted mean (1 + 2) / 2
-    assert math.isclose(float(loss), 1.5)
+    assert math.isclose(float(loss.detach()), 1.5)
     loss.backward()
     assert du.grad is None or torch.all(du.grad == 0)
     assert torch.allclose(u.grad, torch.tensor([1.0, 2.0]))  # 2 * w * residual / B
@@ -127,6 +130,11 @@ def test_secant_alignment_loss_value_and_stopgrad():
 def test_target_weight():
     assert torch.allclose(target_weight(torch.tensor([4.0]), "inv_var"), torch.tensor([0.25]), atol=1e-6)
     assert torch.allclose(target_weight(torch.tensor([4.0]), "none"), torch.tensor([1.0]))
+    pair, marg = torch.tensor([4.0]), torch.tensor([2.0])
+    assert torch.allclose(target_weight(pair, "inv_var_t", marg), torch.tensor([0.5]), atol=1e-6)
+    assert torch.allclose(target_weight(pair, "inv_var", marg), torch.tensor([0.25]), atol=1e-6)
+    with pytest.raises(ValueError, match="marginal_var"):
+        target_weight(pair, "inv_var_t")
     with pytest.raises(ValueError):
         target_weight(torch.tensor([1.0]), "bad")
 
@@ -165,3 +173,83 @@ def test_warped_grid_and_secant_sum():
     # sum of widths * constant secant = (t_N - t_0) * c
     est = secant_sum(g8, torch.full((8, 3), 2.0, dtype=torch.float64))
     assert torch.allclose(est, torch.full((3,), 2.0 * (1 - 2e-5), dtype=torch.float64))
+
+
+def _times(kind, n=200_000, eps=1e-3, end_mix=0.2):
+    return sample_times(kind, n, torch.Generator().manual_seed(0), eps, end_mix)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "lognorm", "lognorm_ends"])
+def test_sample_times_stay_in_the_clamped_range(kind):
+    t = _times(kind)
+    assert t.shape == (200_000,)
+    lo, hi = torch.tensor(1e-3), torch.tensor(1 - 1e-3)  # the float32 values of eps and 1 - eps
+    assert t.dtype == torch.float32 and bool(t.min() >= lo) and bool(t.max() <= hi)
+
+
+def test_lognorm_median_and_missing_endpoint_mass():
+    t = _times("lognorm")
+    # sigmoid(N(-0.4, 1)): median sigmoid(-0.4) = 0.401; P(t > 0.99) = P(N > 4.995) ~ 3e-7
+    assert float(t.median()) == pytest.approx(1 / (1 + math.exp(0.4)), abs=0.01)
+    assert float((t > 0.99).float().mean()) < 1e-4
+
+
+def test_lognorm_ends_puts_arcsine_mass_near_both_endpoints():
+    n, mix = 200_000, 0.2
+    t = _times("lognorm_ends", n, end_mix=mix)
+    # arcsine Beta(1/2, 1/2): P(t < 0.01) = P(t > 0.99) = (2/pi) arcsin(0.1) = 0.0638; times the mixture weight
+    expect = mix * 2 / math.pi * math.asin(0.1)
+    for mass in ((t < 0.01).float().mean(), (t > 0.99).float().mean()):
+        assert float(mass) == pytest.approx(expect, abs=5 * math.sqrt(expect / n))
+    # the rest keeps the lognorm body: end_mix = 0 is exactly the lognorm draw of the same generator
+    assert torch.equal(_times("lognorm_ends", end_mix=0.0), _times("lognorm"))
+    assert float(_times("lognorm_ends", end_mix=1.0).mean()) == pytest.approx(0.5, abs=0.01)
+
+
+def test_sample_times_and_config_reject_unknown_values():
+    with pytest.raises(ValueError, match="valid"):
+        _times("beta")
+    with pytest.raises(ValueError, match="t_end_mix"):
+        TrainConfig(t_end_mix=1.5)
+    with pytest.raises(ValueError, match="t_sampler"):
+        TrainConfig(t_sampler="beta")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("reference", ["gaussian", "data"])
+def test_marginal_target_variance_is_the_pair_average_and_depends_on_t_only(reference):
+    cfg = PathConfig(kind="trig", reference=reference, gamma=0.01, noise_eps=0.005)
+    g = torch.Generator().manual_seed(0)
+    n, d = 4096, 6
+    x0 = torch.randn(n, d, generator=g, dtype=torch.float64)
+    x1 = 0.5 + 2.0 * torch.randn(n, d, generator=g, dtype=torch.float64)
+    t = torch.full((n,), 0.3, dtype=torch.float64)
+    s = sample_path(cfg, x0, x1, t, torch.randn(n, d, generator=g, dtype=torch.float64))
+    assert torch.allclose(s.marginal_var, s.marginal_var[0].expand(n))  # the same for every pair at one t
+    assert torch.allclose(s.marginal_var[0], s.target_var.mean(), rtol=1e-9)  # = E_pair Var[tau_c | pair]
+    assert float(s.target_var.std() / s.target_var.mean()) > 0.05  # while the pair variance does vary
+
+
+def test_pair_dependent_weight_biases_the_time_score_and_the_marginal_weight_does_not():
+    """Weighted least squares of tau_c onto the exact function class of a 1-D Gaussian problem at fixed t.
+
+    The minimiser of E[w (s(x_t) - tau_c)^2] is E[w tau_c | x_t] / E[w | x_t]: a weight that depends on the pair
+    (OpenDRE's 1/Var[tau_c | x1], 'inv_var') moves it off the time score E[tau_c | x_t]; 1/Var[tau_c | t] does not.
+    """
+    pair = GaussianPair(np.zeros(1), np.eye(1), np.zeros(1), np.array([[4.0]]))  # q = N(0, 1), p = N(0, 4)
+    cfg = PathConfig(kind="trig", reference="gaussian", gamma=0.0, noise_eps=0.0)
+    rng = np.random.default_rng(0)
+    n = 400_000
+    x1, x0 = torch.as_tensor(pair.sample_p(n, rng)), torch.as_tensor(pair.sample_q(n, rng))
+    t = torch.full((n,), 0.3, dtype=torch.float64)
+    s = sample_path(cfg, x0, x1, t, torch.zeros(n, 1, dtype=torch.float64))
+    feats = torch.stack([torch.ones(n, dtype=torch.float64), s.xt[:, 0] ** 2], 1)  # tau = c0 + c1 x^2 exactly
+    exact = torch.linalg.lstsq(feats, pair.time_score(s.xt, t, cfg)[:, None]).solution[:, 0]
+
+    def wls(w):
+        fw = feats * w[:, None]
+        return torch.linalg.solve(fw.T @ feats, fw.T @ s.target)
+
+    unbiased = wls(target_weight(s.target_var, "inv_var_t", s.marginal_var))
+    biased = wls(target_weight(s.target_var, "inv_var", s.marginal_var))
+    assert torch.allclose(unbiased, exact, atol=0.05)
+    assert float((biased - exact).abs().max()) > 0.2

@@ -163,7 +163,7 @@ class TimeScoreDRE(PathDREBase):
         batch = self._path_batch(x0, x1, t, gen)
         s = net(batch.xt, t)
         return time_score_matching_loss(
-            s, batch.target, target_weight(batch.target_var, self.cfg.train.weighting)
+            s, batch.target, target_weight(batch.target_var, self.cfg.train.weighting, batch.marginal_var)
         )
 
     @torch.no_grad()

@@ -47,10 +47,14 @@ class TrainConfig:
     lr: float = 1e-3  # Adam learning rate (OpenDRE default)
     lr_schedule: Literal["constant", "cosine"] = "cosine"  # learning-rate decay over n_iters
     ema_decay: float = 0.995  # EMA of the weights used at inference (0 = off)
-    weighting: Literal["inv_var", "none"] = "inv_var"  # lambda_t = 1/Var[tau_c] (CTSM weighting, A2)
-    t_sampler: Literal["uniform", "lognorm"] = "lognorm"  # distribution of t (and l) during training, A3
+    weighting: Literal["inv_var", "inv_var_t", "none"] = "inv_var"  # 1/Var[tau_c | pair] (A2); _t: | t only
+    t_sampler: Literal["uniform", "lognorm", "lognorm_ends"] = "lognorm"  # distribution of t in training, A3
+    t_end_mix: float = 0.2  # 'lognorm_ends': share of t drawn from arcsine Beta(1/2, 1/2) (mass at both ends)
     val_fraction: float = 0.1  # share of p and q samples held out to pick the checkpoint (0: keep the last)
     val_every: int = 100  # steps between evaluations of the held-out loss (and always at the last step)
+    val_select_se: float = (
+        2.0  # keep the latest checkpoint within this many paired SEs of the lowest held-out loss
+    )
     seed: int = 0  # random seed of initialisation and sampling
 
     def __post_init__(self) -> None:
@@ -63,10 +67,20 @@ class TrainConfig:
             raise ValueError(f"emb_dim must be even, got {self.emb_dim}")
         if not 0.0 <= self.val_fraction < 0.5:
             raise ValueError(f"val_fraction must lie in [0, 0.5), got {self.val_fraction}")
+        if self.val_select_se < 0:
+            raise ValueError(f"val_select_se must be >= 0, got {self.val_select_se}")
         if self.val_every < 1:
             raise ValueError(f"val_every must be >= 1, got {self.val_every}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
+        if self.t_sampler not in ("uniform", "lognorm", "lognorm_ends"):
+            raise ValueError(
+                f"t_sampler must be 'uniform', 'lognorm' or 'lognorm_ends', got {self.t_sampler!r}"
+            )
+        if self.weighting not in ("inv_var", "inv_var_t", "none"):
+            raise ValueError(f"weighting must be 'inv_var', 'inv_var_t' or 'none', got {self.weighting!r}")
+        if not 0.0 <= self.t_end_mix <= 1.0:
+            raise ValueError(f"t_end_mix must lie in [0, 1], got {self.t_end_mix}")
 
 
 @dataclass

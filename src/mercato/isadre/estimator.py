@@ -27,6 +27,7 @@ from mercato.isadre.config import ISADREConfig, PathConfig, TrainConfig
 from mercato.isadre.losses import (
     interval_cap,
     sample_intervals,
+    sample_times,
     secant_alignment_loss,
     secant_sum,
     target_weight,
@@ -35,12 +36,13 @@ from mercato.isadre.losses import (
 from mercato.isadre.networks import TimeConditionedMLP
 from mercato.isadre.paths import PathSample, sample_path
 
-__all__ = ["ISADRE", "PathDREBase", "check_fitted", "check_pair", "check_query"]
+__all__ = ["ISADRE", "PathDREBase", "check_fitted", "check_pair", "check_query", "select_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = 65536  # rows per network call at inference
 _VAL_PAIRS = 4096  # at most this many held-out (q, p) pairs score a checkpoint
+_VAL_CHUNKS = 16  # the held-out pairs are scored in this many groups (paired standard error of a difference)
 
 
 def check_pair(X_p: Any, X_q: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +80,25 @@ def check_query(est: Any, X: Any) -> np.ndarray:
     return arr
 
 
+def select_checkpoint(group_losses: list[np.ndarray], n_se: float) -> int:
+    """Index of the latest checkpoint whose held-out loss is within ``n_se`` paired standard errors of the lowest.
+
+    ``group_losses[k]`` (G,) holds checkpoint k's loss on G fixed groups of held-out pairs (the same draw for
+    every k). The regression target tau_c is noisy (with a data bridge its variance grows like 1/sigma_t^2), so
+    the held-out loss of one draw can favour a barely trained network by chance; a checkpoint replaces a later
+    one only where it is lower by more than ``n_se`` standard errors of the group-wise difference. n_se = 0: the
+    lowest loss (the latest on ties).
+    """
+    means = np.array([g.mean() for g in group_losses])
+    low = int(np.argmin(means))
+    for k in range(len(group_losses) - 1, low, -1):
+        diff = group_losses[k] - group_losses[low]  # (G,)
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+        if diff.mean() <= n_se * se:
+            return k
+    return low
+
+
 class PathDREBase(BaseEstimator):
     """Shared fit loop of the path-based estimators (ISA-DRE and the time-score baseline).
 
@@ -98,13 +119,9 @@ class PathDREBase(BaseEstimator):
         raise NotImplementedError
 
     def _sample_t(self, n: int, gen: torch.Generator) -> torch.Tensor:
-        """Training times t in [eps, 1 - eps]: uniform, or sigmoid(N(-0.4, 1)) for 'lognorm' (A3). (n,)."""
-        eps = self._path_cfg().t_eps
-        if self._train_cfg().t_sampler == "lognorm":
-            t = torch.sigmoid(torch.randn(n, generator=gen) - 0.4)
-        else:
-            t = torch.rand(n, generator=gen)
-        return eps + (1.0 - 2.0 * eps) * t
+        """Training times t in [eps, 1 - eps] from ``train.t_sampler`` (:func:`sample_times`, A3). (n,)."""
+        tcfg = self._train_cfg()
+        return sample_times(tcfg.t_sampler, n, gen, self._path_cfg().t_eps, tcfg.t_end_mix)
 
     def _transform(self, X: np.ndarray) -> torch.Tensor:
         """Shared affine standardisation (leaves p/q unchanged); identity when q is the N(0, I) reference."""
@@ -143,8 +160,9 @@ class PathDREBase(BaseEstimator):
         tp, tq = self._transform(Xp), self._transform(Xq)
         tp, tq, val_loss = self._split_validation(tp, tq, tcfg)
         history: list[float] = []
-        val_history: list[tuple[int, float]] = []
-        best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+        checkpoints: list[
+            tuple[int, np.ndarray, dict[str, torch.Tensor]]
+        ] = []  # (step, group losses, weights)
         for step in progress(range(tcfg.n_iters), desc=type(self).__name__, leave=False):
             i1 = torch.randint(0, tp.shape[0], (tcfg.batch_size,), generator=gen)
             i0 = torch.randint(0, tq.shape[0], (tcfg.batch_size,), generator=gen)
@@ -163,34 +181,34 @@ class PathDREBase(BaseEstimator):
                         pe.lerp_(p, 1.0 - decay)
             history.append(float(loss.detach()))
             if val_loss is not None and ((step + 1) % tcfg.val_every == 0 or step + 1 == tcfg.n_iters):
-                v = val_loss(ema)
-                val_history.append((step + 1, v))
-                if best is None or v < best[0]:
-                    best = (v, step + 1, copy.deepcopy(ema.state_dict()))
+                checkpoints.append((step + 1, val_loss(ema), copy.deepcopy(ema.state_dict())))
+        best = select_checkpoint([c[1] for c in checkpoints], tcfg.val_select_se) if checkpoints else None
         if best is not None:
-            ema.load_state_dict(best[2])
+            ema.load_state_dict(checkpoints[best][2])
         self.network_ = ema.eval()
         self.loss_history_ = np.asarray(history)
+        val_history = [(c[0], float(c[1].mean())) for c in checkpoints]
         self.val_history_ = np.asarray(val_history, dtype=float).reshape(-1, 2)  # (evaluations, [step, loss])
-        self.best_step_ = best[1] if best is not None else tcfg.n_iters
+        self.best_step_ = checkpoints[best][0] if best is not None else tcfg.n_iters
         logger.info(
             "%s fitted: final loss %.4f; weights of step %d/%d (held-out loss %s)",
             type(self).__name__,
             np.mean(history[-50:]),
             self.best_step_,
             tcfg.n_iters,
-            f"{best[0]:.4f}" if best is not None else "not used",
+            f"{val_history[best][1]:.4f}" if best is not None else "not used",
         )
         return self
 
     def _split_validation(
         self, tp: torch.Tensor, tq: torch.Tensor, tcfg: TrainConfig
-    ) -> tuple[torch.Tensor, torch.Tensor, Callable[[TimeConditionedMLP], float] | None]:
+    ) -> tuple[torch.Tensor, torch.Tensor, Callable[[TimeConditionedMLP], np.ndarray] | None]:
         """Hold out ``val_fraction`` of each sample; return the training parts and the held-out loss.
 
         The held-out loss is the training objective on fixed pairs, times, intervals and noise (one seeded
         draw, reused at every evaluation), with the interval cap at its final value, so evaluations differ only
-        by the network. ``fit`` keeps the EMA weights with the lowest value (checkpoint selection).
+        by the network. It returns the loss of each of up to ``_VAL_CHUNKS`` groups of pairs, (G,); ``fit`` keeps
+        the EMA weights that :func:`select_checkpoint` picks.
         """
         n_p, n_q = int(tp.shape[0] * tcfg.val_fraction), int(tq.shape[0] * tcfg.val_fraction)
         if min(n_p, n_q) < 2:
@@ -200,10 +218,17 @@ class PathDREBase(BaseEstimator):
         n = min(n_p, n_q, _VAL_PAIRS)  # held-out pairs scored (the rest of the held-out rows stay unused)
         vp, vq = tp[ip[:n]], tq[iq[:n]]  # (n, d) each
 
-        def val_loss(net: TimeConditionedMLP) -> float:
+        groups = min(_VAL_CHUNKS, n)
+
+        def val_loss(net: TimeConditionedMLP) -> np.ndarray:
             gen = torch.Generator().manual_seed(tcfg.seed + 104729)  # the same draw at every evaluation
             with torch.no_grad():
-                return float(self._loss(net, vq, vp, gen, tcfg.n_iters))
+                return np.array(
+                    [
+                        float(self._loss(net, q, p, gen, tcfg.n_iters))
+                        for q, p in zip(torch.chunk(vq, groups), torch.chunk(vp, groups))
+                    ]
+                )  # (G,)
 
         return tp[ip[n_p:]], tq[iq[n_q:]], val_loss
 
@@ -266,7 +291,7 @@ class ISADRE(PathDREBase):
             u, du_dt = fwAD.unpack_dual(net(xt, fwAD.make_dual(t, torch.ones_like(t)), l))
         if du_dt is None:  # pragma: no cover - the network always depends on t
             raise RuntimeError("forward-mode derivative of the secant network is missing")
-        weight = target_weight(batch.target_var, cfg.train.weighting)
+        weight = target_weight(batch.target_var, cfg.train.weighting, batch.marginal_var)
         return secant_alignment_loss(u, du_dt, gap, batch.target, weight)
 
     @torch.no_grad()

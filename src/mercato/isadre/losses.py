@@ -12,6 +12,7 @@ __all__ = [
     "sample_intervals",
     "sai_residual",
     "sai_target",
+    "sample_times",
     "secant_alignment_loss",
     "secant_sum",
     "target_weight",
@@ -30,13 +31,25 @@ def sai_residual(u: torch.Tensor, du_dt: torch.Tensor, gap: torch.Tensor, tau: t
     return u + gap * du_dt - tau
 
 
-def target_weight(target_var: torch.Tensor, weighting: str) -> torch.Tensor:
-    """lambda_t = 1/Var[tau_c] (CTSM weighting, A2), or 1 for ``'none'``. (B,)."""
+def target_weight(
+    target_var: torch.Tensor, weighting: str, marginal_var: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-sample weight lambda of the regression onto tau_c (A2). (B,).
+
+    'inv_var': 1/Var[tau_c | t, pair] (``target_var``; OpenDRE's weight). It depends on the pair, so the
+    regression's minimiser is E[w tau_c | x_t] / E[w | x_t], not the time score (biased; it down-weights the
+    noisiest pairs, which lowers the variance); see :func:`~mercato.isadre.paths.marginal_target_variance`.
+    'inv_var_t': 1/Var[tau_c | t] (``marginal_var``, a function of t only: unbiased). 'none': 1.
+    """
     if weighting == "none":
         return torch.ones_like(target_var)
     if weighting == "inv_var":
         return 1.0 / (target_var + 1e-8)
-    raise ValueError(f"unknown weighting {weighting!r}; valid: inv_var, none")
+    if weighting == "inv_var_t":
+        if marginal_var is None:
+            raise ValueError("weighting 'inv_var_t' needs marginal_var (PathSample.marginal_var)")
+        return 1.0 / (marginal_var + 1e-8)
+    raise ValueError(f"unknown weighting {weighting!r}; valid: inv_var, inv_var_t, none")
 
 
 def secant_alignment_loss(
@@ -92,6 +105,28 @@ def sample_intervals(
     l = torch.clamp(t - unif * cap, min=eps)
     l = torch.where(aligned, t, l)
     return l, t - l
+
+
+def sample_times(
+    kind: str, n: int, gen: torch.Generator, eps: float = 1e-5, end_mix: float = 0.2
+) -> torch.Tensor:
+    """Training times t in [eps, 1 - eps] (A3), (n,).
+
+    'uniform'; 'lognorm': sigmoid(N(-0.4, 1)) (OpenDRE), which almost never reaches the ends (P(t > 0.99) ~ 3e-7)
+    although inference queries t = 1 - eps; 'lognorm_ends': the lognorm draw, replaced with probability
+    ``end_mix`` by an arcsine Beta(1/2, 1/2) draw sin^2(pi V / 2), V ~ U(0, 1), whose mass near each end is
+    P(t < delta) = (2/pi) arcsin(sqrt(delta)) (delta = 0.01: 6.4 %).
+    """
+    if kind == "uniform":
+        t = torch.rand(n, generator=gen)
+    elif kind in ("lognorm", "lognorm_ends"):
+        t = torch.sigmoid(torch.randn(n, generator=gen) - 0.4)
+        if kind == "lognorm_ends":
+            ends = torch.sin(0.5 * math.pi * torch.rand(n, generator=gen)) ** 2  # arcsine law
+            t = torch.where(torch.rand(n, generator=gen) < end_mix, ends, t)
+    else:
+        raise ValueError(f"unknown t_sampler {kind!r}; valid: uniform, lognorm, lognorm_ends")
+    return eps + (1.0 - 2.0 * eps) * t
 
 
 def warped_grid(n_steps: int, a: float = 1.5, b: float = 0.2, eps: float = 1e-5) -> torch.Tensor:

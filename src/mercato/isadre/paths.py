@@ -29,6 +29,7 @@ __all__ = [
     "bridge_variance",
     "conditional_time_score",
     "conditional_time_score_variance",
+    "marginal_target_variance",
     "path_coefficients",
     "sample_path",
 ]
@@ -105,14 +106,32 @@ def conditional_time_score_variance(
     return 0.5 * d * (dvar / var) ** 2 + (mu_dot * mu_dot).sum(1) / var
 
 
+def marginal_target_variance(
+    c: PathCoefficients, var: torch.Tensor, dvar: torch.Tensor, moments: tuple[torch.Tensor, ...], dim: int
+) -> torch.Tensor:
+    """Var[tau_c | t] = d/2 (dvar/var)^2 + E||mu_dot||^2 / var, a function of t only (weight 1/Var of A2). (B,).
+
+    E_z[tau_c | pair] = 0, so Var[tau_c | t] is the pair average of :func:`conditional_time_score_variance`:
+    E||mu_dot||^2 = dalpha^2 E||x0||^2 + dbeta^2 E||x1||^2 + 2 dalpha dbeta E<x0, x1> with ``moments`` =
+    (E||x0||^2, E||x1||^2, E<x0, x1>) (scalars); the Gaussian reference has mu_dot = dbeta x1 (pass (0, E||x1||^2, 0)).
+    Its inverse is the weight 'inv_var_t'. A weight that depends on the pair (OpenDRE's 1/Var[tau_c | pair]) moves the regression's minimiser
+    from E[tau_c | x_t] to E[w tau_c | x_t] / E[w | x_t], i.e. biases the time score.
+    """
+    m00, m11, m01 = moments
+    mu_dot_sq = c.dalpha**2 * m00 + c.dbeta**2 * m11 + 2.0 * c.dalpha * c.dbeta * m01  # (B,)
+    return 0.5 * dim * (dvar / var) ** 2 + mu_dot_sq / var
+
+
 @dataclass(frozen=True)
 class PathSample:
-    """One minibatch on the path: x_t (B, d), the target tau_c (B,), its variance (B,), velocity dx_t/dt (B, d)."""
+    """One minibatch on the path: x_t (B, d), the target tau_c (B,), its variance given the pair (B,) and given t
+    only (B,, batch moments of the pairs), velocity dx_t/dt (B, d)."""
 
     xt: torch.Tensor
     target: torch.Tensor
     target_var: torch.Tensor
     velocity: torch.Tensor
+    marginal_var: torch.Tensor
 
 
 def sample_path(
@@ -120,7 +139,7 @@ def sample_path(
 ) -> PathSample:
     """Draw x_t given (x0, x1, t, fresh noise z) and return the conditional target of :func:`conditional_time_score`.
 
-    Shapes: x0, x1, noise (B, d); t (B,).
+    Shapes: x0, x1, noise (B, d); t (B,). The pair moments of :func:`marginal_target_variance` are batch means.
     """
     c = path_coefficients(cfg.kind, t, cfg.beta_min, cfg.beta_max)
     svar, dsvar = bridge_variance(t, c, cfg.gamma, cfg.noise_eps)
@@ -132,13 +151,18 @@ def sample_path(
         raw = a * x0 + torch.sqrt(svar)[:, None] * noise  # (B, d)
         z = raw / torch.sqrt(var)[:, None]
         mu_dot = db * x1
+        moments = (torch.zeros((), dtype=x1.dtype), (x1 * x1).sum(1).mean(), torch.zeros((), dtype=x1.dtype))
         xt = b * x1 + raw
         velocity = da * x0 + db * x1 + (0.5 * dsvar / torch.sqrt(svar.clamp_min(1e-30)))[:, None] * noise
     else:
         var, dvar = svar, dsvar
         z = noise
         mu_dot = da * x0 + db * x1
+        moments = ((x0 * x0).sum(1).mean(), (x1 * x1).sum(1).mean(), (x0 * x1).sum(1).mean())
         xt = a * x0 + b * x1 + torch.sqrt(var)[:, None] * noise
         velocity = mu_dot + (0.5 * dvar / torch.sqrt(var))[:, None] * noise
     target = conditional_time_score(z, mu_dot, var, dvar)
-    return PathSample(xt, target, conditional_time_score_variance(mu_dot, var, dvar), velocity)
+    if cfg.reference == "gaussian":
+        c = PathCoefficients(c.alpha, c.beta, torch.zeros_like(c.dalpha), c.dbeta)  # mu_dot = dbeta x1 only
+    marginal = marginal_target_variance(c, var, dvar, moments, x1.shape[1])
+    return PathSample(xt, target, conditional_time_score_variance(mu_dot, var, dvar), velocity, marginal)
