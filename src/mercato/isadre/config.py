@@ -19,8 +19,8 @@ class PathConfig:
 
     kind: Literal["linear", "vp", "trig"] = "trig"  # schedule of (alpha_t, beta_t), A2 (OpenDRE uses VP)
     reference: Literal["gaussian", "data"] = "data"  # 'gaussian': q is N(0, I), condition on x1 only (CTSM)
-    gamma: float = 0.01  # gamma in sigma_t^2 = gamma t(1-t) + (alpha_t^2 + beta_t^2) eps (bridge noise)
-    noise_eps: float = 0.005  # eps in sigma_t^2 (a variance), A2 bridge
+    gamma: float = 1.0  # gamma in sigma_t^2 = gamma t(1-t) + (alpha_t^2 + beta_t^2) eps, bridge noise (A2)
+    noise_eps: float = 0.1  # eps in sigma_t^2 (a variance), A2 bridge
     beta_min: float = 0.1  # beta_min of the VP schedule
     beta_max: float = 20.0  # beta_max of the VP schedule
     t_eps: float = 1e-5  # time clamp: t in [eps, 1 - eps]
@@ -52,9 +52,7 @@ class TrainConfig:
     t_end_mix: float = 0.2  # 'lognorm_ends': share of t drawn from arcsine Beta(1/2, 1/2) (mass at both ends)
     val_fraction: float = 0.1  # share of p and q samples held out to pick the checkpoint (0: keep the last)
     val_every: int = 100  # steps between evaluations of the held-out loss (and always at the last step)
-    val_select_se: float = (
-        2.0  # keep the latest checkpoint within this many paired SEs of the lowest held-out loss
-    )
+    val_select_se: float = 2.0  # keep the latest checkpoint within this many paired SEs of the best
     seed: int = 0  # random seed of initialisation and sampling
 
     def __post_init__(self) -> None:
