@@ -48,6 +48,17 @@ def test_isadre_quick(tmp_path: Path) -> None:
     assert cell["isa@1"]["nfe"] < cell["dre_inf@100"]["nfe"]
 
 
+def test_isadre_target_noise_quick(tmp_path: Path) -> None:
+    out = tmp_path / "noise.json"
+    _run("isadre_target_noise.py", "--out", str(out))
+    ratio = json.loads(out.read_text())["ratio"]
+    old, new = (
+        next(v for k, v in ratio.items() if k.startswith(p)) for p in ("bridge, old", "bridge, default")
+    )
+    assert all(old[t] > 10 * new[t] for t in ("0.1", "0.5", "0.9"))  # the wider bridge is far less noisy
+    assert all(v > 0 for row in ratio.values() for v in row.values())
+
+
 def test_fat_quick(tmp_path: Path) -> None:
     _run("fat.py", "--docs", str(tmp_path))
     page = (tmp_path / "fat.md").read_text()
