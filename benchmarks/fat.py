@@ -576,6 +576,9 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
             f"parameters {sp['params']['fat']:,} (training) vs {sp['params']['served']:,} (served)."
         )
         update_markdown_section(fat_md, "fat-speed", body)
+        summary.append(
+            f"- speed (d = {sp['width']}): FAT trains at {t['fat'] / t['transformer']:.2f}x the Transformer's samples/s; exported FAT scores 1,000 candidates in {lat['fat (exported)'] / lat['transformer']:.2f}x its latency."
+        )
     if "ablation" in results:
         ab = results["ablation"]
         ref = ab["rows"][0]
@@ -601,9 +604,6 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
             )
         )
         update_markdown_section(fat_md, "fat-ablation", body)
-        summary.append(
-            f"- speed (d = {sp['width']}): FAT trains at {t['fat'] / t['transformer']:.2f}x the Transformer's samples/s; exported FAT scores 1,000 candidates in {lat['fat (exported)'] / lat['transformer']:.2f}x its latency."
-        )
     if summary:
         update_markdown_section(
             results_md,

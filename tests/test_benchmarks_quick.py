@@ -62,7 +62,7 @@ def test_isadre_target_noise_quick(tmp_path: Path) -> None:
 def test_fat_quick(tmp_path: Path) -> None:
     _run("fat.py", "--docs", str(tmp_path))
     page = (tmp_path / "fat.md").read_text()
-    for block in ("fat-comparison", "fat-scaling", "fat-speed", "fat-heatmap"):
+    for block in ("fat-comparison", "fat-scaling", "fat-speed", "fat-heatmap", "fat-ablation"):
         assert f"mercato:begin {block}" in page, block
     assert "| fat |" in page and "Bayes-optimal" in page
     assert (tmp_path / "img" / "fat" / "scaling.png").stat().st_size > 1000
