@@ -381,7 +381,7 @@ def main() -> int:
         [
             f"MSE of the MI estimate (mean ± std over seeds {setting['seeds']}; in brackets the mean estimate). "
             f"Setting: {setting['n_train']} training samples per distribution, {setting['n_test']} test samples, "
-            f"network/optimiser {setting['train']}, ISA-DRE {setting['isa']}, classifier {setting['clf']}, "
+            f"network/optimiser {setting['train']}, ISA-DRE {setting['isa']} with training overrides {setting.get('isa_train', {})}, classifier {setting['clf']}, "
             f"path {PATH}. Wall time of the parts (processes, run concurrently): "
             + ", ".join(f"{k} {v / 60:.1f} min" for k, v in sorted(walls.items()))
             + " on a shared 2-core CPU, torch.set_num_threads(1) per process.",
