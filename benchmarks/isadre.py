@@ -92,6 +92,16 @@ PATH = {"kind": "trig", "reference": "gaussian", "gamma": 0.0, "noise_eps": 0.0}
 BRIDGE = {"kind": "trig", "reference": "data", "gamma": PathConfig.gamma, "noise_eps": PathConfig.noise_eps}
 
 
+# ISA-DRE variants: (ISADREConfig overrides, TrainConfig overrides, bridge reference instead of PATH)
+ISA_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
+    "isa": ({}, {}, False),
+    "isa_noanneal": ({"anneal": "none"}, {}, False),  # CIA ablation
+    "isa_total": ({"derivative": "total"}, {}, False),  # along-path derivative
+    "isa_lognorm": ({}, {"t_sampler": "lognorm"}, False),  # no end mass in the t sampler
+    "isa_bridge": ({}, {}, True),  # the library's default reference
+}
+
+
 def _path(bridge: bool = False) -> PathConfig:
     return PathConfig(**(BRIDGE if bridge else PATH))  # type: ignore[arg-type]
 
@@ -122,18 +132,9 @@ def run_one(setting: dict[str, Any], d: int, seed: int, methods: list[str]) -> d
     for method in methods:
         t0 = time.perf_counter()
         if method.startswith("isa"):
-            variant = {
-                "isa": {},
-                "isa_noanneal": {"anneal": "none"},
-                "isa_total": {"derivative": "total"},
-                "isa_bridge": {},
-                "isa_lognorm": {},
-            }[method]
-            train = _train(setting, seed, isa=True)
-            if method == "isa_lognorm":
-                train = dataclasses.replace(train, t_sampler="lognorm")
-            path = _path(bridge=method == "isa_bridge")
-            isa_cfg = ISADREConfig(path=path, train=train, **setting["isa"], **variant)
+            variant, train_overrides, bridge = ISA_VARIANTS[method]
+            train = dataclasses.replace(_train(setting, seed, isa=True), **train_overrides)
+            isa_cfg = ISADREConfig(path=_path(bridge), train=train, **setting["isa"], **variant)
             est: Any = ISADRE(isa_cfg).fit(X_p, X_q)
             fit_s = time.perf_counter() - t0
             for steps in (1, 2, 4):

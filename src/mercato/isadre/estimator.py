@@ -160,9 +160,8 @@ class PathDREBase(BaseEstimator):
         tp, tq = self._transform(Xp), self._transform(Xq)
         tp, tq, val_loss = self._split_validation(tp, tq, tcfg)
         history: list[float] = []
-        checkpoints: list[
-            tuple[int, np.ndarray, dict[str, torch.Tensor]]
-        ] = []  # (step, group losses, weights)
+        # (step, held-out loss per group (G,), EMA weights) at every evaluation
+        checkpoints: list[tuple[int, np.ndarray, dict[str, torch.Tensor]]] = []
         for step in progress(range(tcfg.n_iters), desc=type(self).__name__, leave=False):
             i1 = torch.randint(0, tp.shape[0], (tcfg.batch_size,), generator=gen)
             i0 = torch.randint(0, tq.shape[0], (tcfg.batch_size,), generator=gen)

@@ -113,9 +113,10 @@ def marginal_target_variance(
 
     E_z[tau_c | pair] = 0, so Var[tau_c | t] is the pair average of :func:`conditional_time_score_variance`:
     E||mu_dot||^2 = dalpha^2 E||x0||^2 + dbeta^2 E||x1||^2 + 2 dalpha dbeta E<x0, x1> with ``moments`` =
-    (E||x0||^2, E||x1||^2, E<x0, x1>) (scalars); the Gaussian reference has mu_dot = dbeta x1 (pass (0, E||x1||^2, 0)).
-    Its inverse is the weight 'inv_var_t'. A weight that depends on the pair (OpenDRE's 1/Var[tau_c | pair]) moves the regression's minimiser
-    from E[tau_c | x_t] to E[w tau_c | x_t] / E[w | x_t], i.e. biases the time score.
+    (E||x0||^2, E||x1||^2, E<x0, x1>) (scalars); the Gaussian reference has mu_dot = dbeta x1, so it passes
+    (0, E||x1||^2, 0). Its inverse is the weight 'inv_var_t'. A weight that depends on the pair (OpenDRE's
+    1/Var[tau_c | pair]) moves the regression's minimiser from E[tau_c | x_t] to E[w tau_c | x_t] / E[w | x_t],
+    i.e. biases the time score.
     """
     m00, m11, m01 = moments
     mu_dot_sq = c.dalpha**2 * m00 + c.dbeta**2 * m11 + 2.0 * c.dalpha * c.dbeta * m01  # (B,)
@@ -124,8 +125,8 @@ def marginal_target_variance(
 
 @dataclass(frozen=True)
 class PathSample:
-    """One minibatch on the path: x_t (B, d), the target tau_c (B,), its variance given the pair (B,) and given t
-    only (B,, batch moments of the pairs), velocity dx_t/dt (B, d)."""
+    """One minibatch on the path: x_t (B, d), the target tau_c (B,), its variance given the pair (B,), velocity
+    dx_t/dt (B, d), and the variance given t only (B,), from the batch moments of the pairs."""
 
     xt: torch.Tensor
     target: torch.Tensor
@@ -162,7 +163,5 @@ def sample_path(
         xt = a * x0 + b * x1 + torch.sqrt(var)[:, None] * noise
         velocity = mu_dot + (0.5 * dvar / torch.sqrt(var))[:, None] * noise
     target = conditional_time_score(z, mu_dot, var, dvar)
-    if cfg.reference == "gaussian":
-        c = PathCoefficients(c.alpha, c.beta, torch.zeros_like(c.dalpha), c.dbeta)  # mu_dot = dbeta x1 only
     marginal = marginal_target_variance(c, var, dvar, moments, x1.shape[1])
     return PathSample(xt, target, conditional_time_score_variance(mu_dot, var, dvar), velocity, marginal)
