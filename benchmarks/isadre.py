@@ -48,12 +48,12 @@ logger = logging.getLogger("benchmarks.isadre")
 FULL = {
     "dims": [40, 80, 120, 160],
     "seeds": [0, 1, 2],
-    "ablation_dims": [40],
+    "ablation_dims": [40, 160],
     "ablation_seeds": [0],
     "n_train": 200000,  # 2000 steps x 2048 pairs = about 20 passes (20k samples overfitted: 200 passes)
     "n_test": 5000,
     "train": {
-        "hidden": 128,
+        "hidden": 256,  # above every d: width 128 < d = 160 projected x onto fewer directions than it has
         "n_blocks": 3,
         "emb_dim": 64,
         "n_iters": 2000,
@@ -64,7 +64,7 @@ FULL = {
     },
     "isa": {"full_ratio": 0.5},
     "isa_train": {"t_sampler": "lognorm_ends"},  # ISA-DRE only (chosen at d = 40 on seeds 101-103)
-    "clf": {"hidden": 128, "max_iter": 60, "batch_size": 1024, "lr": 1e-3},
+    "clf": {"hidden": 256, "max_iter": 60, "batch_size": 1024, "lr": 1e-3},
 }
 QUICK = {
     "dims": [10],

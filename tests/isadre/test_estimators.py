@@ -136,6 +136,18 @@ def test_fit_sets_state_and_counts_nfe():
     assert ts.last_nfe_ >= 6  # at least one RK45 step
 
 
+def test_network_narrower_than_the_data_warns(caplog):
+    X_p, X_q = _data(d=20)  # TINY.hidden = 16 < 20 features
+    with caplog.at_level("WARNING", logger="mercato.isadre.estimator"):
+        ISADRE(ISADREConfig(train=TINY)).fit(X_p, X_q)
+        ClassifierDRE(ClassifierDREConfig(hidden=16, max_iter=1)).fit(X_p, X_q)
+    assert sum("below the number of features (20)" in r.message for r in caplog.records) == 2
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mercato.isadre.estimator"):
+        ISADRE(ISADREConfig(train=TINY)).fit(*_data(d=16))  # as wide as the data: no warning
+    assert not any("below the number of features" in r.message for r in caplog.records)
+
+
 @pytest.mark.parametrize("cls", ["isa", "time_score"])
 def test_checkpoint_selection_keeps_the_lowest_held_out_loss(cls):
     X_p, X_q = _data()

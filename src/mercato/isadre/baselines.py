@@ -24,7 +24,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from torch import nn
 
 from mercato.isadre.config import ClassifierDREConfig, PathConfig, TimeScoreDREConfig, TrainConfig
-from mercato.isadre.estimator import PathDREBase, check_fitted, check_pair, check_query
+from mercato.isadre.estimator import PathDREBase, check_fitted, check_pair, check_query, warn_narrow
 from mercato.isadre.losses import target_weight, time_score_matching_loss
 from mercato.isadre.networks import TimeConditionedMLP
 
@@ -103,6 +103,7 @@ class ClassifierDRE(BaseEstimator):
             clf = LogisticRegression(C=cfg.C, max_iter=cfg.max_iter)
             self.classifier_: Any = make_pipeline(*steps, StandardScaler(), clf).fit(X, y)
         elif cfg.model == "mlp":
+            warn_narrow(cfg.hidden, X.shape[1], "hidden")
             scaler = StandardScaler().fit(X)
             self.classifier_ = _TorchLogit(scaler, _fit_mlp_classifier(scaler.transform(X), y, cfg))
         else:

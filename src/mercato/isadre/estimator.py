@@ -36,7 +36,15 @@ from mercato.isadre.losses import (
 from mercato.isadre.networks import TimeConditionedMLP
 from mercato.isadre.paths import PathSample, sample_path
 
-__all__ = ["ISADRE", "PathDREBase", "check_fitted", "check_pair", "check_query", "select_checkpoint"]
+__all__ = [
+    "ISADRE",
+    "PathDREBase",
+    "check_fitted",
+    "check_pair",
+    "check_query",
+    "select_checkpoint",
+    "warn_narrow",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +65,22 @@ def check_pair(X_p: Any, X_q: Any) -> tuple[np.ndarray, np.ndarray]:
     if out[0].shape[1] != out[1].shape[1]:
         raise ValueError(f"X_p has {out[0].shape[1]} features but X_q has {out[1].shape[1]}; they must match")
     return out[0], out[1]
+
+
+def warn_narrow(hidden: int, n_features: int, option: str) -> None:
+    """Warn when the network is narrower than the data: its first layer then projects x onto ``hidden`` < d
+    directions, and the log ratio along the directions it drops cannot be represented (measured on the MI
+    benchmark: at d = 160 every width-128 estimator stopped far below the truth)."""
+    if hidden < n_features:
+        logger.warning(
+            "%s = %d is below the number of features (%d): the network cannot represent a log ratio that "
+            "depends on all of them; raise %s to at least %d",
+            option,
+            hidden,
+            n_features,
+            option,
+            n_features,
+        )
 
 
 def check_fitted(est: Any, attribute: str) -> None:
@@ -142,6 +166,7 @@ class PathDREBase(BaseEstimator):
             both = np.concatenate([Xp, Xq])
             self.shift_, self.scale_ = both.mean(0), both.std(0) + 1e-8
         self.n_features_in_ = Xp.shape[1]
+        warn_narrow(tcfg.hidden, Xp.shape[1], "train.hidden")
         gen = torch.Generator().manual_seed(tcfg.seed)
         torch.manual_seed(tcfg.seed)
         net = TimeConditionedMLP(
