@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +61,21 @@ def test_isadre_target_noise_quick(tmp_path: Path) -> None:
     assert (
         gauss["0.5"] < gauss["0.9"]
     )  # with the Gaussian reference the noise grows towards t = 1 (1/alpha_t^2)
+
+
+def test_isadre_horizon_quick(tmp_path: Path) -> None:
+    out = tmp_path / "horizon.json"
+    _run("isadre_horizon.py", "--quick", "--seeds", "0", "--out", str(out))
+    res = json.loads(out.read_text())
+    run = res["seeds"]["0"]
+    full = run["cumulative"][-1]
+    assert abs(full["exact"] - res["dim"] / 4) < 0.25  # the exact path integral recovers the MI (2000 points)
+    assert (
+        abs(sum(p["exact"] for p in run["four_step"]) - full["exact"]) < 1e-6
+    )  # the intervals tile [eps, 1-eps]
+    assert all(np.isfinite([p["isa"], p["dre"]]).all() for p in run["cumulative"] + run["four_step"])
+    weight = res["weight"]
+    assert max(weight) == 1.0 and weight[-1] < 1e-3  # the CTSM weight vanishes as t -> 1
 
 
 def test_fat_quick(tmp_path: Path) -> None:
