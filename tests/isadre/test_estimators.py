@@ -136,6 +136,21 @@ def test_fit_sets_state_and_counts_nfe():
     assert ts.last_nfe_ >= 6  # at least one RK45 step
 
 
+def test_query_end_shortens_every_query():
+    X_p, X_q = _data()
+    path = PathConfig(t_end=0.9)
+    isa = ISADRE(ISADREConfig(path=path, train=TINY)).fit(X_p, X_q)
+    eps = path.t_eps
+    assert np.allclose(isa.log_ratio(X_p[:5], steps=1), (0.9 - eps) * isa.secant(X_p[:5], eps, 0.9))
+    ts = TimeScoreDRE(TimeScoreDREConfig(path=path, train=TINY)).fit(X_p, X_q)
+    grid = np.linspace(eps, 0.9, 5)
+    tau = np.stack([ts.time_score(X_p[:5], float(t)) for t in grid])
+    assert np.allclose(ts.log_ratio(X_p[:5], steps=4), np.trapezoid(tau, grid, axis=0))
+    assert PathConfig().query_end == 1 - PathConfig().t_eps
+    with pytest.raises(ValueError, match="t_end"):
+        PathConfig(t_end=1.0)
+
+
 def test_network_narrower_than_the_data_warns(caplog):
     X_p, X_q = _data(d=20)  # TINY.hidden = 16 < 20 features
     with caplog.at_level("WARNING", logger="mercato.isadre.estimator"):

@@ -175,6 +175,10 @@ def test_warped_grid_and_secant_sum():
     # sum of widths * constant secant = (t_N - t_0) * c
     est = secant_sum(g8, torch.full((8, 3), 2.0, dtype=torch.float64))
     assert torch.allclose(est, torch.full((3,), 2.0 * (1 - 2e-5), dtype=torch.float64))
+    g_end = warped_grid(4, eps=1e-3, end=0.9)  # an earlier query end scales the grid onto [eps, end]
+    g_full = warped_grid(4, eps=1e-3)
+    assert float(g_end[0]) == 1e-3 and float(g_end[-1]) == 0.9 and torch.all(g_end[1:] > g_end[:-1])
+    assert torch.allclose((g_end[1:-1] - 1e-3) / (0.9 - 1e-3), g_full[1:-1])
 
 
 def _times(kind, n=200_000, eps=1e-3, end_mix=0.2):

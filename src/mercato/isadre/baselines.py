@@ -181,7 +181,7 @@ class TimeScoreDRE(PathDREBase):
     def log_ratio(  # type: ignore[override]
         self, X: Any, steps: int | None = None, integrator: str | None = None
     ) -> np.ndarray:
-        """log p(x)/q(x) = int_eps^{1-eps} tau(x, t) dt (DRE-infinity identity, A2).
+        """log p(x)/q(x) = int_eps^{end} tau(x, t) dt, end = 1 - eps or ``path.t_end`` (DRE-infinity identity, A2).
 
         Args:
             X: query points (n, d).
@@ -191,13 +191,13 @@ class TimeScoreDRE(PathDREBase):
         check_fitted(self, "network_")
         cfg = self.cfg
         x = self._transform(check_query(self, X))
-        eps = cfg.path.t_eps
+        eps, end = cfg.path.t_eps, cfg.path.query_end
         method = integrator or cfg.integrator
         if method == "quadrature":
             k = cfg.n_quad_steps if steps is None else int(steps)
             if k < 1:
                 raise ValueError(f"steps must be >= 1, got {k}")
-            grid = np.linspace(eps, 1.0 - eps, k + 1)
+            grid = np.linspace(eps, end, k + 1)
             values = torch.stack([self._tau(x, float(t)) for t in grid]).numpy()  # (K+1, n)
             self.last_nfe_ = k + 1
             return np.trapezoid(values, grid, axis=0)
@@ -207,7 +207,7 @@ class TimeScoreDRE(PathDREBase):
                 return self._tau(x, t).numpy()
 
             sol = solve_ivp(
-                rhs, (eps, 1.0 - eps), np.zeros(x.shape[0]), method="RK45", rtol=cfg.rtol, atol=cfg.atol
+                rhs, (eps, end), np.zeros(x.shape[0]), method="RK45", rtol=cfg.rtol, atol=cfg.atol
             )
             if not sol.success:
                 raise RuntimeError(f"TimeScoreDRE: ODE integration failed: {sol.message}")

@@ -24,6 +24,7 @@ class PathConfig:
     beta_min: float = 0.1  # beta_min of the VP schedule
     beta_max: float = 20.0  # beta_max of the VP schedule
     t_eps: float = 1e-5  # time clamp: t in [eps, 1 - eps]
+    t_end: float | None = None  # end of every query interval [eps, t_end]; None: 1 - eps
 
     def __post_init__(self) -> None:
         if self.reference == "data" and self.gamma <= 0 and self.noise_eps <= 0:
@@ -32,6 +33,17 @@ class PathConfig:
             raise ValueError("gamma and noise_eps must be >= 0")
         if not 0.0 <= self.t_eps < 0.5:
             raise ValueError(f"t_eps must lie in [0, 0.5), got {self.t_eps}")
+        if self.t_end is not None and not 0.5 < self.t_end <= 1.0 - self.t_eps:
+            raise ValueError(f"t_end must lie in (0.5, 1 - t_eps], got {self.t_end}")
+
+    @property
+    def query_end(self) -> float:
+        """The end of every query interval: ``t_end``, or 1 - t_eps.
+
+        An end below 1 skips the last stretch of the path, where the 1/Var weight of the Gaussian reference
+        vanishes and the networks are barely trained (``benchmarks/isadre_horizon.py``).
+        """
+        return 1.0 - self.t_eps if self.t_end is None else self.t_end
 
 
 @dataclass

@@ -343,7 +343,8 @@ class ISADRE(PathDREBase):
         if n_steps < 1:
             raise ValueError(f"steps must be >= 1, got {n_steps}")
         x = self._transform(check_query(self, X))
-        grid = warped_grid(n_steps, self.cfg.grid_a, self.cfg.grid_b, self.cfg.path.t_eps)
+        path = self.cfg.path
+        grid = warped_grid(n_steps, self.cfg.grid_a, self.cfg.grid_b, path.t_eps, path.query_end)
         calls = self.network_.n_calls
         secants = torch.stack(
             [self._secant_t(x, float(grid[i]), float(grid[i + 1])).double() for i in range(n_steps)]

@@ -129,16 +129,24 @@ def sample_times(
     return eps + (1.0 - 2.0 * eps) * t
 
 
-def warped_grid(n_steps: int, a: float = 1.5, b: float = 0.2, eps: float = 1e-5) -> torch.Tensor:
-    """Inference grid t_i = sigmoid(a logit(i/N) + b), i = 0..N, endpoints clamped to [eps, 1 - eps] (A3)."""
+def warped_grid(
+    n_steps: int, a: float = 1.5, b: float = 0.2, eps: float = 1e-5, end: float | None = None
+) -> torch.Tensor:
+    """Inference grid t_i = sigmoid(a logit(i/N) + b), i = 0..N, endpoints clamped to [eps, end] (A3).
+
+    ``end`` defaults to 1 - eps; with an earlier end the warped grid is scaled onto [eps, end].
+    """
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
     s = torch.arange(n_steps + 1, dtype=torch.float64) / n_steps
     inner = torch.sigmoid(a * torch.logit(s[1:-1]) + b)
+    stop = 1.0 - eps if end is None else float(end)
+    if stop < 1.0 - eps:
+        inner = eps + inner * (stop - eps)
     grid = torch.cat(
-        [torch.tensor([eps], dtype=torch.float64), inner, torch.tensor([1.0 - eps], dtype=torch.float64)]
+        [torch.tensor([eps], dtype=torch.float64), inner, torch.tensor([stop], dtype=torch.float64)]
     )
-    return grid.clamp(eps, 1.0 - eps)
+    return grid.clamp(eps, stop)
 
 
 def secant_sum(grid: torch.Tensor, secants: torch.Tensor) -> torch.Tensor:
