@@ -75,7 +75,7 @@ def test_isadre_horizon_quick(tmp_path: Path) -> None:
     )  # the intervals tile [eps, 1-eps]
     assert all(np.isfinite([p["isa"], p["dre"]]).all() for p in run["cumulative"] + run["four_step"])
     weight = res["weight"]
-    assert max(weight) == 1.0 and weight[-1] < 1e-3  # the CTSM weight vanishes as t -> 1
+    assert weight[-1] < 1e-3 * weight[0]  # the CTSM weight vanishes as t -> 1 (T = 0.25 vs 1 - eps)
 
 
 def test_fat_quick(tmp_path: Path) -> None:
