@@ -55,15 +55,11 @@ def test_network_output_shapes_and_secant_needs_l():
     with pytest.raises(ValueError, match="interval start"):
         net(x, t)
     assert TimeConditionedMLP(3, 16, 1, 8, secant=False)(x, t).shape == (5,)
-    vec = TimeConditionedMLP(3, 16, 1, 8, secant=False, n_out=3)  # vectorised target: one output per feature
-    assert vec.components(x, t).shape == (5, 3)
-    assert torch.allclose(vec(x, t), vec.components(x, t).sum(1))
 
 
 def _step_changes_all(est, X_p, X_q):
     torch.manual_seed(0)
-    n_out = 2 if est._train_cfg().target == "vector" else 1
-    net = TimeConditionedMLP(2, 16, 2, 8, secant=est._secant, n_out=n_out)
+    net = TimeConditionedMLP(2, 16, 2, 8, secant=est._secant)
     before = [p.detach().clone() for p in net.parameters()]
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     gen = torch.Generator().manual_seed(0)
@@ -80,30 +76,15 @@ def _step_changes_all(est, X_p, X_q):
 
 
 @pytest.mark.parametrize("derivative", ["partial", "total"])
-@pytest.mark.parametrize("target", ["scalar", "vector"])
-def test_one_sai_step_changes_every_parameter(derivative, target):
+def test_one_sai_step_changes_every_parameter(derivative):
     X_p, X_q = _data()
-    train = dataclasses.replace(TINY, target=target)
-    est = ISADRE(ISADREConfig(train=train, derivative=derivative, aligned_ratio=0.0))
+    est = ISADRE(ISADREConfig(train=TINY, derivative=derivative, aligned_ratio=0.0))
     assert _step_changes_all(est, X_p, X_q) == []
 
 
-@pytest.mark.parametrize("target", ["scalar", "vector"])
-def test_one_time_score_step_changes_every_parameter(target):
+def test_one_time_score_step_changes_every_parameter():
     X_p, X_q = _data()
-    est = TimeScoreDRE(TimeScoreDREConfig(train=dataclasses.replace(TINY, target=target)))
-    assert _step_changes_all(est, X_p, X_q) == []
-
-
-def test_vectorised_target_fits_one_output_per_feature():
-    X_p, X_q = _data(d=3)
-    train = dataclasses.replace(TINY, target="vector")
-    for est in (ISADRE(ISADREConfig(train=train)), TimeScoreDRE(TimeScoreDREConfig(train=train))):
-        est.fit(X_p, X_q)
-        assert est.network_.head.out_features == 3
-        assert est.log_ratio(X_p[:4], steps=2).shape == (4,)
-    with pytest.raises(ValueError, match="target"):
-        TrainConfig(target="matrix")
+    assert _step_changes_all(TimeScoreDRE(TimeScoreDREConfig(train=TINY)), X_p, X_q) == []
 
 
 def _overfit_loss(est, steps=60):

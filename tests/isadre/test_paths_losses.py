@@ -22,7 +22,6 @@ from mercato.isadre.losses import (
 from mercato.isadre.paths import (
     bridge_variance,
     conditional_time_score,
-    conditional_time_score_terms,
     conditional_time_score_variance,
     path_coefficients,
     sample_path,
@@ -74,27 +73,6 @@ def test_conditional_time_score_hand_value():
     assert torch.allclose(conditional_time_score(z, mu_dot, var, dvar), torch.tensor([0.75]))
     # Var = d/2 (dvar/var)^2 + ||mu_dot||^2 / var = 1 * 0.25 + 4/4 = 1.25
     assert torch.allclose(conditional_time_score_variance(mu_dot, var, dvar), torch.tensor([1.25]))
-
-
-def test_conditional_time_score_terms_hand_values_and_row_sum():
-    # as above, per feature: rate = 0.5; j=1: -0.25 + 2*1/2 + 0.25*1 = 1.0; j=2: -0.25 + 0 + 0 = -0.25
-    z, mu_dot = torch.tensor([[1.0, 0.0]]), torch.tensor([[2.0, 0.0]])
-    var, dvar = torch.tensor([4.0]), torch.tensor([2.0])
-    terms = conditional_time_score_terms(z, mu_dot, var, dvar)
-    assert torch.allclose(terms, torch.tensor([[1.0, -0.25]]))
-    assert torch.allclose(terms.sum(1), conditional_time_score(z, mu_dot, var, dvar))
-
-
-def test_vectorised_losses_sum_the_squares_over_features():
-    u, tau = torch.tensor([[1.0, 2.0], [0.0, 1.0]]), torch.tensor([[0.0, 0.0], [1.0, 1.0]])
-    du, gap, w = torch.tensor([[1.0, -1.0], [0.0, 2.0]]), torch.tensor([0.5, 0.25]), torch.tensor([1.0, 2.0])
-    # SAI targets: row 1: (0 - 0.5, 0 + 0.5) = (-0.5, 0.5); row 2: (1, 1 - 0.5) = (1, 0.5)
-    assert torch.allclose(sai_target(tau, du, gap), torch.tensor([[-0.5, 0.5], [1.0, 0.5]]))
-    # residuals (1.5, 1.5) and (-1, 0.5): (1 * 4.5 + 2 * 1.25) / 2 = 3.5
-    assert math.isclose(float(secant_alignment_loss(u, du, gap, tau, w)), 3.5, rel_tol=1e-6)
-    # time score: (1*(1 + 4) + 2*(1 + 0)) / 2 = 3.5; a scalar row is not summed: (1*1 + 2*1) / 2
-    assert math.isclose(float(time_score_matching_loss(u, tau, w)), 3.5, rel_tol=1e-6)
-    assert math.isclose(float(time_score_matching_loss(u[:, 0], tau[:, 0], w)), 1.5, rel_tol=1e-6)
 
 
 def test_conditional_target_variance_matches_monte_carlo():

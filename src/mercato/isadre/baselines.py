@@ -162,9 +162,10 @@ class TimeScoreDRE(PathDREBase):
     ) -> torch.Tensor:
         t = self._sample_t(x0.shape[0], gen)
         batch = self._path_batch(x0, x1, t, gen)
-        s = self._outputs(net, batch.xt, t)
-        weight = target_weight(batch.target_var, self.cfg.train.weighting, batch.marginal_var)
-        return time_score_matching_loss(s, self._target(batch), weight)
+        s = net(batch.xt, t)
+        return time_score_matching_loss(
+            s, batch.target, target_weight(batch.target_var, self.cfg.train.weighting, batch.marginal_var)
+        )
 
     @torch.no_grad()
     def time_score(self, X: Any, t: float) -> np.ndarray:

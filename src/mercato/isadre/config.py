@@ -61,9 +61,6 @@ class TrainConfig:
     ema_decay: float = 0.995  # EMA of the weights used at inference (0 = off)
     weighting: Literal["inv_var", "inv_var_t", "none"] = "inv_var"  # 1/Var[tau_c | pair] (A2); _t: | t only
     t_sampler: Literal["uniform", "lognorm", "lognorm_ends"] = "lognorm"  # distribution of t in training, A3
-    # 'vector': vectorised CTSM (Yu et al. 2025): one output per feature, each regressed onto its term of tau_c;
-    # the time score (or secant) is their sum. 'scalar': one output regressed onto tau_c (OpenDRE).
-    target: Literal["scalar", "vector"] = "scalar"
     t_end_mix: float = 0.2  # 'lognorm_ends': share of t drawn from arcsine Beta(1/2, 1/2) (mass at both ends)
     val_fraction: float = 0.1  # share of p and q samples held out to pick the checkpoint (0: keep the last)
     val_every: int = 100  # steps between evaluations of the held-out loss (and always at the last step)
@@ -90,8 +87,6 @@ class TrainConfig:
             raise ValueError(
                 f"t_sampler must be 'uniform', 'lognorm' or 'lognorm_ends', got {self.t_sampler!r}"
             )
-        if self.target not in ("scalar", "vector"):
-            raise ValueError(f"target must be 'scalar' or 'vector', got {self.target!r}")
         if self.weighting not in ("inv_var", "inv_var_t", "none"):
             raise ValueError(f"weighting must be 'inv_var', 'inv_var_t' or 'none', got {self.weighting!r}")
         if not 0.0 <= self.t_end_mix <= 1.0:

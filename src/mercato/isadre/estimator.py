@@ -176,7 +176,6 @@ class PathDREBase(BaseEstimator):
             tcfg.emb_dim,
             secant=self._secant,
             max_freq=tcfg.emb_max_freq,
-            n_out=Xp.shape[1] if tcfg.target == "vector" else 1,
         )
         ema = copy.deepcopy(net).requires_grad_(False) if tcfg.ema_decay > 0 else net
         opt = torch.optim.Adam(net.parameters(), lr=tcfg.lr)
@@ -257,18 +256,6 @@ class PathDREBase(BaseEstimator):
 
         return tp[ip[n_p:]], tq[iq[n_q:]], val_loss
 
-    def _outputs(
-        self, net: TimeConditionedMLP, x: torch.Tensor, t: torch.Tensor, l: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """What the loss regresses: the per-feature outputs (B, d) for ``train.target='vector'``, else (B,)."""
-        if self._train_cfg().target == "vector":
-            return net.components(x, t, l)
-        return net(x, t, l)
-
-    def _target(self, batch: PathSample) -> torch.Tensor:
-        """The regression target matching :meth:`_outputs`: tau_c's per-feature terms (B, d), or tau_c (B,)."""
-        return batch.target_terms if self._train_cfg().target == "vector" else batch.target
-
     def _path_batch(
         self, x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, gen: torch.Generator
     ) -> PathSample:
@@ -325,11 +312,11 @@ class ISADRE(PathDREBase):
         dx = batch.velocity if cfg.derivative == "total" else torch.zeros_like(batch.xt)
         with fwAD.dual_level():  # forward-mode JVP: one pass gives u and its directional derivative
             xt = fwAD.make_dual(batch.xt, dx) if cfg.derivative == "total" else batch.xt
-            u, du_dt = fwAD.unpack_dual(self._outputs(net, xt, fwAD.make_dual(t, torch.ones_like(t)), l))
+            u, du_dt = fwAD.unpack_dual(net(xt, fwAD.make_dual(t, torch.ones_like(t)), l))
         if du_dt is None:  # pragma: no cover - the network always depends on t
             raise RuntimeError("forward-mode derivative of the secant network is missing")
         weight = target_weight(batch.target_var, cfg.train.weighting, batch.marginal_var)
-        return secant_alignment_loss(u, du_dt, gap, self._target(batch), weight)
+        return secant_alignment_loss(u, du_dt, gap, batch.target, weight)
 
     @torch.no_grad()
     def secant(self, X: Any, l: float, t: float) -> np.ndarray:

@@ -21,22 +21,14 @@ __all__ = [
 ]
 
 
-def _per_row(gap: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """(B,) -> (B, 1) when ``like`` is (B, K) (vectorised target), else unchanged."""
-    return gap[:, None] if like.dim() == 2 else gap
-
-
 def sai_target(tau: torch.Tensor, du_dt: torch.Tensor, gap: torch.Tensor) -> torch.Tensor:
-    """Secant Alignment Identity (A3): u(x, l, t) = tau(x, t) - (t - l) * d/dt u(x, l, t).
-
-    tau, du_dt (B,), or (B, K) per feature for the vectorised target (the identity holds term by term); gap (B,).
-    """
-    return tau - _per_row(gap, du_dt) * du_dt
+    """Secant Alignment Identity (A3): u(x, l, t) = tau(x, t) - (t - l) * d/dt u(x, l, t). All (B,)."""
+    return tau - gap * du_dt
 
 
 def sai_residual(u: torch.Tensor, du_dt: torch.Tensor, gap: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
     """u + (t - l) du/dt - tau: zero for the exact secant (derivative of (t - l) u = int_l^t tau in t, A3)."""
-    return u + _per_row(gap, du_dt) * du_dt - tau
+    return u + gap * du_dt - tau
 
 
 def target_weight(
@@ -60,12 +52,6 @@ def target_weight(
     raise ValueError(f"unknown weighting {weighting!r}; valid: inv_var, inv_var_t, none")
 
 
-def _weighted_squares(residual: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """E[ lambda * r^2 ]; a (B, K) residual (vectorised target) is summed over its K terms first."""
-    sq = residual**2
-    return (weight * (sq.sum(1) if sq.dim() == 2 else sq)).mean()
-
-
 def secant_alignment_loss(
     u: torch.Tensor, du_dt: torch.Tensor, gap: torch.Tensor, tau_c: torch.Tensor, weight: torch.Tensor
 ) -> torch.Tensor:
@@ -73,18 +59,14 @@ def secant_alignment_loss(
 
     The target is detached (stop-gradient), so gradients flow only through u. With l = t it reduces to
     conditional time-score matching; its fixed point is the exact secant because E[tau_c | x_t] = tau.
-    u, du_dt, tau_c: (B,), or (B, K) for the vectorised target (squares summed over K); weight (B,).
     """
     target = sai_target(tau_c, du_dt, gap).detach()
-    return _weighted_squares(u - target, weight)
+    return (weight * (u - target) ** 2).mean()
 
 
 def time_score_matching_loss(s: torch.Tensor, tau_c: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Conditional time-score matching (A2, CTSM): E[ lambda * (s(x_t, t) - tau_c)^2 ].
-
-    s, tau_c: (B,), or (B, K) for the vectorised target (CTSM-v: squares summed over the K terms); weight (B,).
-    """
-    return _weighted_squares(s - tau_c, weight)
+    """Conditional time-score matching (A2, CTSM): E[ lambda * (s(x_t, t) - tau_c)^2 ]."""
+    return (weight * (s - tau_c) ** 2).mean()
 
 
 def interval_cap(step: int, n_iters: int, schedule: str, fraction: float, start: float) -> float:

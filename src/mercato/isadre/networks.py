@@ -2,8 +2,7 @@
 
 Architecture after OpenDRE's tabular model (digest A3): sinusoidal embeddings of t and of (t - l),
 concatenated and fused by Linear(2E -> E) - SiLU - Linear(E -> E); residual MLP blocks conditioned on the
-fused embedding; a linear head with one output, or one per feature for the vectorised target (the model's
-value is the sum of its outputs). The tangent network is the same model with only the t embedding.
+fused embedding; a scalar head. The tangent network is the same model with only the t embedding.
 """
 
 from __future__ import annotations
@@ -50,8 +49,7 @@ class ResidualBlock(nn.Module):
 class TimeConditionedMLP(nn.Module):
     """u(x, l, t) when ``secant`` is True (embeddings of t and t - l), else tau(x, t).
 
-    ``components(x, t, l)`` returns the head's (B, n_out) outputs, ``forward(x, t, l)`` their sum (B,);
-    ``n_calls`` counts calls of either (NFE bookkeeping).
+    ``forward(x, t, l)`` returns a (B,) tensor; ``n_calls`` counts forward calls (NFE bookkeeping).
     """
 
     def __init__(
@@ -62,7 +60,6 @@ class TimeConditionedMLP(nn.Module):
         emb_dim: int = 64,
         secant: bool = True,
         max_freq: float = 64.0,
-        n_out: int = 1,
     ) -> None:
         super().__init__()
         self.dim, self.emb_dim, self.secant, self.max_freq = dim, emb_dim, secant, max_freq
@@ -70,15 +67,11 @@ class TimeConditionedMLP(nn.Module):
         self.fuse = nn.Sequential(nn.Linear(n_emb * emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.inp = nn.Linear(dim, hidden)
         self.blocks = nn.ModuleList(ResidualBlock(hidden, emb_dim) for _ in range(n_blocks))
-        self.head = nn.Linear(hidden, n_out)
+        self.head = nn.Linear(hidden, 1)
         self.n_calls = 0
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, l: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, d), t (B,), l (B,) or None -> (B,): the sum of :meth:`components`."""
-        return self.components(x, t, l).sum(1)
-
-    def components(self, x: torch.Tensor, t: torch.Tensor, l: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, d), t (B,), l (B,) or None -> (B, n_out)."""
+        """x (B, d), t (B,), l (B,) or None -> (B,)."""
         self.n_calls += 1
         parts = [sinusoidal_embedding(t, self.emb_dim, max_freq=self.max_freq)]
         if self.secant:
@@ -89,4 +82,4 @@ class TimeConditionedMLP(nn.Module):
         h = self.inp(x)  # (B, H)
         for block in self.blocks:
             h = block(h, e)
-        return self.head(torch.nn.functional.silu(h))
+        return self.head(torch.nn.functional.silu(h))[:, 0]

@@ -28,7 +28,6 @@ __all__ = [
     "PathSample",
     "bridge_variance",
     "conditional_time_score",
-    "conditional_time_score_terms",
     "conditional_time_score_variance",
     "marginal_target_variance",
     "path_coefficients",
@@ -81,33 +80,19 @@ def bridge_variance(
     return var, dvar
 
 
-def conditional_time_score_terms(
-    z: torch.Tensor, mu_dot: torch.Tensor, var: torch.Tensor, dvar: torch.Tensor
-) -> torch.Tensor:
-    """Per-feature terms of tau_c (vectorised CTSM, Yu et al. 2025): the conditional density is isotropic,
-    log N(x_t; mu_t, s_t^2 I) = sum_j log N(x_tj; mu_tj, s_t^2), so tau_c = sum_j tau_c^j with
-
-    tau_c^j = -1/2 * dvar/var + mu_dot_j z_j / sqrt(var) + 1/2 * (dvar/var) * z_j^2.
-
-    Args:
-        z: standardised noise, (B, d). mu_dot: d mu_t/dt, (B, d). var, dvar: s_t^2 and its derivative, (B,).
-
-    Returns:
-        (B, d); its row sums are :func:`conditional_time_score`.
-    """
-    rate = (dvar / var)[:, None]  # (B, 1)
-    return -0.5 * rate + mu_dot * z / torch.sqrt(var)[:, None] + 0.5 * rate * z * z
-
-
 def conditional_time_score(
     z: torch.Tensor, mu_dot: torch.Tensor, var: torch.Tensor, dvar: torch.Tensor
 ) -> torch.Tensor:
     """tau_c = d/dt log N(x_t; mu_t, s_t^2 I) at x_t = mu_t + s_t z (digest A2, CTSM / bridge target).
 
-    tau_c = -d/2 * dvar/var + <mu_dot, z>/sqrt(var) + 1/2 * (dvar/var) * ||z||^2, the row sum of
-    :func:`conditional_time_score_terms`. Shapes as there; returns (B,).
+    tau_c = -d/2 * dvar/var + <mu_dot, z>/sqrt(var) + 1/2 * (dvar/var) * ||z||^2.
+
+    Args:
+        z: standardised noise, (B, d). mu_dot: d mu_t/dt, (B, d). var, dvar: s_t^2 and its derivative, (B,).
     """
-    return conditional_time_score_terms(z, mu_dot, var, dvar).sum(1)
+    d = z.shape[1]
+    rate = dvar / var  # (B,)
+    return -0.5 * d * rate + (mu_dot * z).sum(1) / torch.sqrt(var) + 0.5 * rate * (z * z).sum(1)
 
 
 def conditional_time_score_variance(
@@ -140,13 +125,11 @@ def marginal_target_variance(
 
 @dataclass(frozen=True)
 class PathSample:
-    """One minibatch on the path: x_t (B, d), the target tau_c (B,) and its per-feature terms (B, d), its
-    variance given the pair (B,), velocity dx_t/dt (B, d), and the variance given t only (B,), from the batch
-    moments of the pairs."""
+    """One minibatch on the path: x_t (B, d), the target tau_c (B,), its variance given the pair (B,), velocity
+    dx_t/dt (B, d), and the variance given t only (B,), from the batch moments of the pairs."""
 
     xt: torch.Tensor
     target: torch.Tensor
-    target_terms: torch.Tensor
     target_var: torch.Tensor
     velocity: torch.Tensor
     marginal_var: torch.Tensor
@@ -179,8 +162,6 @@ def sample_path(
         moments = ((x0 * x0).sum(1).mean(), (x1 * x1).sum(1).mean(), (x0 * x1).sum(1).mean())
         xt = a * x0 + b * x1 + torch.sqrt(var)[:, None] * noise
         velocity = mu_dot + (0.5 * dvar / torch.sqrt(var))[:, None] * noise
-    terms = conditional_time_score_terms(z, mu_dot, var, dvar)  # (B, d)
+    target = conditional_time_score(z, mu_dot, var, dvar)
     marginal = marginal_target_variance(c, var, dvar, moments, x1.shape[1])
-    return PathSample(
-        xt, terms.sum(1), terms, conditional_time_score_variance(mu_dot, var, dvar), velocity, marginal
-    )
+    return PathSample(xt, target, conditional_time_score_variance(mu_dot, var, dvar), velocity, marginal)
