@@ -20,7 +20,7 @@ from mercato.isadre import (
     TrainConfig,
 )
 from mercato.isadre.estimator import select_checkpoint
-from mercato.isadre.networks import TimeConditionedMLP, sinusoidal_embedding
+from mercato.isadre.networks import TimeConditionedMLP, build_network, sinusoidal_embedding
 from mercato.isadre.toy import GaussianPair, correlated_gaussian_pair
 
 os.environ.setdefault("MERCATO_NO_PROGRESS", "1")
@@ -57,21 +57,38 @@ def test_network_output_shapes_and_secant_needs_l():
     assert TimeConditionedMLP(3, 16, 1, 8, secant=False)(x, t).shape == (5,)
 
 
-def _step_changes_all(est, X_p, X_q):
+def test_quadratic_branch_starts_off_and_adds_a_time_dependent_quadratic_form():
+    x, t = torch.randn(5, 3), torch.rand(5)
     torch.manual_seed(0)
-    net = TimeConditionedMLP(2, 16, 2, 8, secant=est._secant)
+    plain = TimeConditionedMLP(3, 16, 1, 8, secant=False)
+    torch.manual_seed(0)
+    quad = TimeConditionedMLP(3, 16, 1, 8, secant=False, quadratic_rank=3)
+    assert torch.allclose(quad(x, t), plain(x, t))  # zero coefficients at init: the same function
+    with torch.no_grad():
+        quad.quad_proj.weight.copy_(torch.eye(3))
+        quad.quad_coef.bias.copy_(torch.tensor([1.0, 2.0, 0.0]))
+    assert torch.allclose(quad(x, t) - plain(x, t), x[:, 0] ** 2 + 2 * x[:, 1] ** 2, atol=1e-5)
+    with pytest.raises(ValueError, match="quadratic_rank"):
+        TrainConfig(quadratic_rank=-1)
+
+
+def _step_changes_all(est, X_p, X_q, steps=1):
+    torch.manual_seed(0)
+    net = build_network(2, dataclasses.replace(est._train_cfg(), hidden=16, n_blocks=2), est._secant)
     before = [p.detach().clone() for p in net.parameters()]
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     gen = torch.Generator().manual_seed(0)
-    loss = est._loss(
-        net,
-        torch.as_tensor(X_q[:32], dtype=torch.float32),
-        torch.as_tensor(X_p[:32], dtype=torch.float32),
-        gen,
-        10,
-    )
-    loss.backward()
-    opt.step()
+    for _ in range(steps):
+        loss = est._loss(
+            net,
+            torch.as_tensor(X_q[:32], dtype=torch.float32),
+            torch.as_tensor(X_p[:32], dtype=torch.float32),
+            gen,
+            10,
+        )
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
     return [name for (name, p), b in zip(net.named_parameters(), before) if torch.equal(p, b)]
 
 
@@ -85,6 +102,16 @@ def test_one_sai_step_changes_every_parameter(derivative):
 def test_one_time_score_step_changes_every_parameter():
     X_p, X_q = _data()
     assert _step_changes_all(TimeScoreDRE(TimeScoreDREConfig(train=TINY)), X_p, X_q) == []
+
+
+def test_quadratic_branch_trains_in_both_estimators():
+    # the coefficients start at 0, so the directions p_k get a gradient from the second step on
+    X_p, X_q = _data()
+    train = dataclasses.replace(TINY, quadratic_rank=4)
+    assert _step_changes_all(ISADRE(ISADREConfig(train=train, aligned_ratio=0.0)), X_p, X_q, steps=2) == []
+    assert _step_changes_all(TimeScoreDRE(TimeScoreDREConfig(train=train)), X_p, X_q, steps=2) == []
+    one = _step_changes_all(TimeScoreDRE(TimeScoreDREConfig(train=train)), X_p, X_q, steps=1)
+    assert one == ["quad_proj.weight"]
 
 
 def _overfit_loss(est, steps=60):

@@ -27,7 +27,7 @@ from mercato.core.plots import plt, save_figure
 from mercato.core.runs import atomic_path, make_run_dir, write_config, write_metrics
 from mercato.isadre.config import ISADREConfig, PathConfig, TrainConfig
 from mercato.isadre.estimator import ISADRE
-from mercato.isadre.networks import TimeConditionedMLP
+from mercato.isadre.networks import build_network
 from mercato.isadre.toy import TOYS, toy_pair
 
 __all__ = ["load_samples", "main", "plot_ratio"]
@@ -138,8 +138,7 @@ def load_fitted(run: Path) -> ISADRE:
     ckpt = load_checkpoint(run / "checkpoint")
     est = ISADRE(cfg)
     dim = int(ckpt.state["n_features"])
-    tc = cfg.train
-    net = TimeConditionedMLP(dim, tc.hidden, tc.n_blocks, tc.emb_dim, secant=True, max_freq=tc.emb_max_freq)
+    net = build_network(dim, cfg.train, secant=True)
     net.load_state_dict(ckpt.model_state)
     est.network_ = net.eval()
     est.shift_, est.scale_ = np.asarray(ckpt.state["shift"]), np.asarray(ckpt.state["scale"])

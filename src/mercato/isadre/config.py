@@ -52,6 +52,9 @@ class TrainConfig:
 
     hidden: int = 128  # width of the residual MLP (OpenDRE tabular model: 128)
     n_blocks: int = 4  # residual blocks (OpenDRE: 5 hidden layers of 128)
+    quadratic_rank: int = (
+        0  # K > 0 adds sum_k c_k(t) (p_k . x)^2, a quadratic branch (not in OpenDRE); 0: off
+    )
     emb_dim: int = 64  # E, size of the sinusoidal embeddings of t and t - l
     emb_max_freq: float = 8.0  # highest angular frequency (rad per unit t) of the sinusoidal embeddings
     n_iters: int = 2000  # optimiser steps
@@ -71,6 +74,8 @@ class TrainConfig:
         for name in ("hidden", "n_blocks", "emb_dim", "n_iters", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.quadratic_rank < 0:
+            raise ValueError(f"quadratic_rank must be >= 0, got {self.quadratic_rank}")
         if self.emb_max_freq <= 0.5:
             raise ValueError(f"emb_max_freq must exceed the lowest frequency 0.5, got {self.emb_max_freq}")
         if self.emb_dim % 2:

@@ -33,7 +33,7 @@ from mercato.isadre.losses import (
     target_weight,
     warped_grid,
 )
-from mercato.isadre.networks import TimeConditionedMLP
+from mercato.isadre.networks import TimeConditionedMLP, build_network
 from mercato.isadre.paths import PathSample, sample_path
 
 __all__ = [
@@ -169,14 +169,7 @@ class PathDREBase(BaseEstimator):
         warn_narrow(tcfg.hidden, Xp.shape[1], "train.hidden")
         gen = torch.Generator().manual_seed(tcfg.seed)
         torch.manual_seed(tcfg.seed)
-        net = TimeConditionedMLP(
-            Xp.shape[1],
-            tcfg.hidden,
-            tcfg.n_blocks,
-            tcfg.emb_dim,
-            secant=self._secant,
-            max_freq=tcfg.emb_max_freq,
-        )
+        net = build_network(Xp.shape[1], tcfg, self._secant)
         ema = copy.deepcopy(net).requires_grad_(False) if tcfg.ema_decay > 0 else net
         opt = torch.optim.Adam(net.parameters(), lr=tcfg.lr)
         sched: torch.optim.lr_scheduler.LRScheduler | None = None

@@ -3,6 +3,12 @@
 Architecture after OpenDRE's tabular model (digest A3): sinusoidal embeddings of t and of (t - l),
 concatenated and fused by Linear(2E -> E) - SiLU - Linear(E -> E); residual MLP blocks conditioned on the
 fused embedding; a scalar head. The tangent network is the same model with only the t embedding.
+
+Optional quadratic branch (``train.quadratic_rank`` > 0, not in OpenDRE): sum_k c_k(e) (p_k . x)^2, a
+rank-K quadratic form in x whose coefficients depend on the time embedding. An MLP with SiLU grows only
+linearly far from its training data, while a Gaussian log ratio (and its time score) is quadratic in x; where
+the queries lie far out in the tails of the path marginals (x ~ p at small t, the density chasm) the branch
+extrapolates the quadratic growth that the MLP cannot.
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ResidualBlock", "TimeConditionedMLP", "sinusoidal_embedding"]
+from mercato.isadre.config import TrainConfig
+
+__all__ = ["ResidualBlock", "TimeConditionedMLP", "build_network", "sinusoidal_embedding"]
 
 
 def sinusoidal_embedding(
@@ -60,6 +68,7 @@ class TimeConditionedMLP(nn.Module):
         emb_dim: int = 64,
         secant: bool = True,
         max_freq: float = 64.0,
+        quadratic_rank: int = 0,
     ) -> None:
         super().__init__()
         self.dim, self.emb_dim, self.secant, self.max_freq = dim, emb_dim, secant, max_freq
@@ -68,6 +77,13 @@ class TimeConditionedMLP(nn.Module):
         self.inp = nn.Linear(dim, hidden)
         self.blocks = nn.ModuleList(ResidualBlock(hidden, emb_dim) for _ in range(n_blocks))
         self.head = nn.Linear(hidden, 1)
+        self.quad_proj: nn.Linear | None = None
+        self.quad_coef: nn.Linear | None = None
+        if quadratic_rank > 0:
+            self.quad_proj = nn.Linear(dim, quadratic_rank, bias=False)  # directions p_k
+            self.quad_coef = nn.Linear(emb_dim, quadratic_rank)  # c_k(e), zero at init: the branch starts off
+            nn.init.zeros_(self.quad_coef.weight)
+            nn.init.zeros_(self.quad_coef.bias)
         self.n_calls = 0
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, l: torch.Tensor | None = None) -> torch.Tensor:
@@ -82,4 +98,20 @@ class TimeConditionedMLP(nn.Module):
         h = self.inp(x)  # (B, H)
         for block in self.blocks:
             h = block(h, e)
-        return self.head(torch.nn.functional.silu(h))[:, 0]
+        out = self.head(torch.nn.functional.silu(h))[:, 0]
+        if self.quad_proj is not None and self.quad_coef is not None:
+            out = out + (self.quad_coef(e) * self.quad_proj(x) ** 2).sum(1)
+        return out
+
+
+def build_network(dim: int, train: TrainConfig, secant: bool) -> TimeConditionedMLP:
+    """The network that ``train`` describes, for data of ``dim`` features (fit and checkpoint loading)."""
+    return TimeConditionedMLP(
+        dim,
+        train.hidden,
+        train.n_blocks,
+        train.emb_dim,
+        secant=secant,
+        max_freq=train.emb_max_freq,
+        quadratic_rank=train.quadratic_rank,
+    )
