@@ -1,8 +1,9 @@
 """ISA-DRE benchmark: mutual information of correlated Gaussians (true MI = d/4), MSE vs NFE.
 
 Methods: ISA-DRE (1, 2, 4 steps), DRE-infinity (time-score network; 10 and 100 trapezoid steps, RK45 ODE) and
-classifier DRE (torch MLP). Also: the CIA ablation (anneal='none'), the along-path derivative variant
-(derivative='total'), and inference time per 10k points. Every number in docs/isadre.md comes from here.
+classifier DRE (torch MLP). Also: the quadratic-branch ablation (quadratic_rank=0, both path estimators), the
+CIA ablation (anneal='none'), the along-path derivative variant (derivative='total'), and inference time per
+10k points. Every number in docs/isadre.md comes from here.
 
     python benchmarks/isadre.py            # full: d in {40, 80, 120, 160}, 3 seeds; updates docs/
     python benchmarks/isadre.py --quick    # smoke run (< 60 s), writes only under runs/
@@ -55,6 +56,7 @@ FULL = {
     "train": {
         "hidden": 256,  # above every d: width 128 < d = 160 projected x onto fewer directions than it has
         "n_blocks": 3,
+        "quadratic_rank": 256,  # quadratic branch, rank >= every d (chosen on validation seeds 101, 102)
         "emb_dim": 64,
         "n_iters": 2000,
         "batch_size": 2048,
@@ -76,6 +78,7 @@ QUICK = {
     "train": {
         "hidden": 64,
         "n_blocks": 2,
+        "quadratic_rank": 16,
         "emb_dim": 32,
         "n_iters": 400,
         "batch_size": 1024,
@@ -98,6 +101,7 @@ ISA_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
     "isa_noanneal": ({"anneal": "none"}, {}, False),  # CIA ablation
     "isa_total": ({"derivative": "total"}, {}, False),  # along-path derivative
     "isa_lognorm": ({}, {"t_sampler": "lognorm"}, False),  # no end mass in the t sampler
+    "isa_noquad": ({}, {"quadratic_rank": 0}, False),  # without the quadratic branch
     "isa_bridge": ({}, {}, True),  # the library's default reference
 }
 
@@ -142,9 +146,12 @@ def run_one(setting: dict[str, Any], d: int, seed: int, methods: list[str]) -> d
                     **_timed_eval(est, X_test, truth, steps=steps),
                     "fit_seconds": fit_s,
                 }
-        elif method in ("dre_inf", "dre_bridge"):
+        elif method in ("dre_inf", "dre_bridge", "dre_noquad"):
             path = _path(bridge=method == "dre_bridge")
-            est = TimeScoreDRE(TimeScoreDREConfig(path=path, train=_train(setting, seed))).fit(X_p, X_q)
+            train = _train(setting, seed)
+            if method == "dre_noquad":
+                train = dataclasses.replace(train, quadratic_rank=0)
+            est = TimeScoreDRE(TimeScoreDREConfig(path=path, train=train)).fit(X_p, X_q)
             fit_s = time.perf_counter() - t0
             for steps in (10, 100) if method == "dre_inf" else (100,):
                 out[f"{method}@{steps}"] = {
@@ -207,6 +214,9 @@ LABELS = {
     "isa_bridge@1": "ISA-DRE, bridge reference (library default), 1 step",
     "isa_bridge@4": "ISA-DRE, bridge reference (library default), 4 steps",
     "dre_bridge@100": "DRE-∞, bridge reference (library default), trapezoid 100",
+    "isa_noquad@1": "ISA-DRE without the quadratic branch, 1 step",
+    "isa_noquad@4": "ISA-DRE without the quadratic branch, 4 steps",
+    "dre_noquad@100": "DRE-∞ without the quadratic branch, trapezoid 100",
 }
 
 
@@ -308,7 +318,19 @@ def main() -> int:
         jobs += [(d, s, ["isa", "dre_inf", "clf"]) for d in setting["dims"] for s in setting["seeds"]]
     if "ablation" in sections:
         jobs += [
-            (d, s, ["isa_noanneal", "isa_total", "isa_lognorm", "isa_bridge", "dre_bridge"])
+            (
+                d,
+                s,
+                [
+                    "isa_noquad",
+                    "dre_noquad",
+                    "isa_noanneal",
+                    "isa_total",
+                    "isa_lognorm",
+                    "isa_bridge",
+                    "dre_bridge",
+                ],
+            )
             for d in setting["ablation_dims"]
             for s in setting["ablation_seeds"]
         ]
@@ -333,11 +355,11 @@ def main() -> int:
         s["nfe"] = float(np.mean([r["nfe"] for r in runs]))
     header = ["method", "NFE", *[f"d={d} (MI {d / 4:g})" for d in dims]]
     table = markdown_table(header, rows)
-    abl_keys = ["isa@1", "isa@4", "isa_noanneal@1", "isa_noanneal@4", "isa_total@1", "isa_total@4"]
+    abl_keys = ["isa@1", "isa@4", "dre_inf@100", "isa_noquad@1", "isa_noquad@4", "dre_noquad@100"]
+    abl_keys += ["isa_noanneal@1", "isa_noanneal@4", "isa_total@1", "isa_total@4"]
     abl_keys += [
         "isa_lognorm@1",
         "isa_lognorm@4",
-        "dre_inf@100",
         "isa_bridge@1",
         "isa_bridge@4",
         "dre_bridge@100",
