@@ -35,5 +35,6 @@ def test_fit_then_eval_reloads_the_quadratic_branch(tmp_path):
     # the stored coefficients were trained away from their zero initialisation, and they are the ones loaded
     assert torch.count_nonzero(est.network_.quad_coef.bias) > 0
     assert main(["eval", "--run-dir", str(run), "--steps", "2"]) == 0
+    assert torch.is_grad_enabled()  # eval must not switch autograd off for its caller (it once did, globally)
     out = np.load(run / "log_ratio.npy")
     assert out.shape == (5000,) and np.isfinite(out).all()

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from mercato.core.checkpoint import load_checkpoint, save_checkpoint
 from mercato.core.cli import add_common_args, config_help, fail, parse_config, print_table
@@ -171,7 +170,6 @@ def _eval(argv: list[str]) -> int:
             X = toy.sample_p(5000, np.random.default_rng(args.seed))
         else:
             raise ValueError("--x is required for a run fitted on your own samples")
-        torch.set_grad_enabled(False)
         t0 = time.perf_counter()
         lr = est.log_ratio(X, steps=args.steps)
     except (ValueError, FileNotFoundError) as err:
