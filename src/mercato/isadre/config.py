@@ -52,9 +52,7 @@ class TrainConfig:
 
     hidden: int = 128  # width of the residual MLP (OpenDRE tabular model: 128)
     n_blocks: int = 4  # residual blocks (OpenDRE: 5 hidden layers of 128)
-    quadratic_rank: int = (
-        0  # K > 0 adds sum_k c_k(t) (p_k . x)^2, a quadratic branch (not in OpenDRE); 0: off
-    )
+    quadratic_rank: int = 0  # K > 0: add sum_k c_k(t) (p_k . x)^2, a quadratic branch (not in OpenDRE)
     emb_dim: int = 64  # E, size of the sinusoidal embeddings of t and t - l
     emb_max_freq: float = 8.0  # highest angular frequency (rad per unit t) of the sinusoidal embeddings
     n_iters: int = 2000  # optimiser steps
