@@ -106,6 +106,14 @@ ISA_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
 }
 
 
+# DRE-infinity variants: (TrainConfig overrides, bridge reference instead of PATH)
+DRE_VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
+    "dre_inf": ({}, False),
+    "dre_noquad": ({"quadratic_rank": 0}, False),  # without the quadratic branch
+    "dre_bridge": ({}, True),  # the library's default reference
+}
+
+
 def _path(bridge: bool = False) -> PathConfig:
     return PathConfig(**(BRIDGE if bridge else PATH))  # type: ignore[arg-type]
 
@@ -146,12 +154,10 @@ def run_one(setting: dict[str, Any], d: int, seed: int, methods: list[str]) -> d
                     **_timed_eval(est, X_test, truth, steps=steps),
                     "fit_seconds": fit_s,
                 }
-        elif method in ("dre_inf", "dre_bridge", "dre_noquad"):
-            path = _path(bridge=method == "dre_bridge")
-            train = _train(setting, seed)
-            if method == "dre_noquad":
-                train = dataclasses.replace(train, quadratic_rank=0)
-            est = TimeScoreDRE(TimeScoreDREConfig(path=path, train=train)).fit(X_p, X_q)
+        elif method in DRE_VARIANTS:
+            train_overrides, bridge = DRE_VARIANTS[method]
+            train = dataclasses.replace(_train(setting, seed), **train_overrides)
+            est = TimeScoreDRE(TimeScoreDREConfig(path=_path(bridge), train=train)).fit(X_p, X_q)
             fit_s = time.perf_counter() - t0
             for steps in (10, 100) if method == "dre_inf" else (100,):
                 out[f"{method}@{steps}"] = {

@@ -100,6 +100,7 @@ class TimeConditionedMLP(nn.Module):
             h = block(h, e)
         out = self.head(torch.nn.functional.silu(h))[:, 0]
         if self.quad_proj is not None and self.quad_coef is not None:
+            # sum_k c_k(e) (p_k . x)^2: coefficients (B, K) times squared projections (B, K), summed -> (B,)
             out = out + (self.quad_coef(e) * self.quad_proj(x) ** 2).sum(1)
         return out
 
