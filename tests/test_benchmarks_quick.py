@@ -105,3 +105,16 @@ def test_field_softmax_quick() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "torch.softmax" in proc.stdout and "field_softmax" in proc.stdout
+
+
+def test_isadre_budget_quick(tmp_path: Path) -> None:
+    out = tmp_path / "budget.json"
+    _run("isadre_budget.py", "--out", str(out))
+    cells = json.loads(out.read_text())["cells"]
+    assert set(cells) == {"10/101/150", "10/101/400"}  # one cell per step budget
+    for key in ("isa@1", "isa@4", "dre_inf@100"):
+        assert abs(cells["10/101/400"][key]["mi"] - 2.5) < 0.75, (
+            key,
+            cells["10/101/400"][key],
+        )  # within 30 %
+    assert cells["10/101/400"]["isa@1"]["fit_seconds"] > cells["10/101/150"]["isa@1"]["fit_seconds"]
