@@ -96,7 +96,7 @@ def run_seed(setting: dict[str, Any], d: int, seed: int) -> dict[str, Any]:
                 "dre": float(_trapezoid(dre, X_test, eps, b, 100).mean()),
             }
         )
-    grid = [float(g) for g in warped_grid(4, isa.cfg.grid_a, isa.cfg.grid_b, eps)]
+    grid = [float(g) for g in warped_grid(4, isa.cfg.grid_a, isa.cfg.grid_b, eps, path.query_end)]
     parts = []
     for a, b in zip(grid[:-1], grid[1:], strict=True):
         parts.append(
