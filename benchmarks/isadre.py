@@ -472,7 +472,15 @@ def main() -> int:
         return 0
     plot(ROOT / "docs" / "img" / "isadre" / "mse_vs_nfe.png", summary, dims, main_keys)
     update_markdown_section(ROOT / "docs" / "isadre.md", "isadre-mi", body, title="ISA-DRE")
-    update_markdown_section(ROOT / "docs" / "isadre.md", "isadre-ablation", abl_body)
+    abl_complete = all(
+        any(key in results.get(str(d), {}).get(str(seed), {}) for seed in setting["ablation_seeds"])
+        for d in abl_dims
+        for key in abl_keys
+    )
+    if abl_complete:
+        update_markdown_section(ROOT / "docs" / "isadre.md", "isadre-ablation", abl_body)
+    else:  # a partial table would replace a complete one from an earlier run
+        logger.warning("ablation results incomplete: docs section isadre-ablation left as it is")
     short = "\n\n".join(
         [
             "### ISA-DRE (density-ratio estimation, MI of correlated Gaussians; details in [isadre.md](isadre.md))",
