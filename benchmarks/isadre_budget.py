@@ -38,8 +38,12 @@ bench = importlib.util.module_from_spec(_spec)  # the MI benchmark: its setting 
 assert _spec.loader is not None
 _spec.loader.exec_module(bench)
 
-COLUMNS = (("isa@1", "ISA-DRE, 1 step"), ("isa@2", "ISA-DRE, 2 steps"), ("isa@4", "ISA-DRE, 4 steps"))
-COLUMNS += (("dre_inf@100", "DRE-∞, trapezoid 100"),)
+COLUMNS = (
+    ("isa@1", "ISA-DRE, 1 step"),
+    ("isa@2", "ISA-DRE, 2 steps"),
+    ("isa@4", "ISA-DRE, 4 steps"),
+    ("dre_inf@100", "DRE-∞, trapezoid 100"),
+)
 
 
 def run_cell(setting: dict[str, Any], d: int, seed: int, n_iters: int) -> dict[str, Any]:

@@ -32,7 +32,6 @@ import numpy as np
 import torch
 
 from mercato.core.results import markdown_table, update_markdown_section
-from mercato.core.seed import seed_everything
 from mercato.isadre import ISADRE, ISADREConfig, TimeScoreDRE, TimeScoreDREConfig, correlated_gaussian_pair
 from mercato.isadre.losses import warped_grid
 from mercato.isadre.paths import sample_path
@@ -68,11 +67,7 @@ def relative_weight(d: int, times: list[float], n: int = 20_000, seed: int = 0) 
 
 def run_seed(setting: dict[str, Any], d: int, seed: int) -> dict[str, Any]:
     """Fit both path estimators on the MI benchmark's (d, seed) problem; cumulative and 4-step splits."""
-    seed_everything(seed)
-    pair = correlated_gaussian_pair(d)
-    rng = np.random.default_rng(1000 + seed)  # the same draws as benchmarks/isadre.py
-    X_p, X_q = pair.sample_p(setting["n_train"], rng), pair.sample_q(setting["n_train"], rng)
-    X_test = pair.sample_p(setting["n_test"], rng)
+    pair, X_p, X_q, X_test = bench.problem(setting, d, seed)  # the same draws as benchmarks/isadre.py
     path = bench._path()
     isa = ISADRE(ISADREConfig(path=path, train=bench._train(setting, seed, isa=True), **setting["isa"]))
     dre = TimeScoreDRE(TimeScoreDREConfig(path=path, train=bench._train(setting, seed)))

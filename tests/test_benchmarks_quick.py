@@ -120,4 +120,3 @@ def test_isadre_budget_quick(tmp_path: Path) -> None:
             key,
             cells["10/101/400"][key],
         )  # within 30 %
-    assert cells["10/101/400"]["isa@1"]["fit_seconds"] > cells["10/101/150"]["isa@1"]["fit_seconds"]
