@@ -23,7 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from torch import nn
 
-from mercato.isadre.config import ClassifierDREConfig, PathConfig, TimeScoreDREConfig, TrainConfig
+from mercato.isadre.config import ClassifierDREConfig, TimeScoreDREConfig
 from mercato.isadre.estimator import PathDREBase, check_fitted, check_pair, check_query, warn_narrow
 from mercato.isadre.losses import target_weight, time_score_matching_loss
 from mercato.isadre.networks import TimeConditionedMLP
@@ -144,18 +144,12 @@ class TimeScoreDRE(PathDREBase):
     _secant = False
 
     def __init__(self, config: TimeScoreDREConfig | None = None) -> None:
-        self.config = config
+        super().__init__(config)
 
     @property
     def cfg(self) -> TimeScoreDREConfig:
         """The config in use (defaults when None)."""
         return self.config if self.config is not None else TimeScoreDREConfig()
-
-    def _path_cfg(self) -> PathConfig:
-        return self.cfg.path
-
-    def _train_cfg(self) -> TrainConfig:
-        return self.cfg.train
 
     def _loss(
         self, net: TimeConditionedMLP, x0: torch.Tensor, x1: torch.Tensor, gen: torch.Generator, step: int

@@ -131,11 +131,18 @@ class PathDREBase(BaseEstimator):
 
     _secant = True
 
-    def _path_cfg(self) -> PathConfig:
+    def __init__(self, config: Any = None) -> None:
+        self.config = config
+
+    @property
+    def cfg(self) -> Any:  # pragma: no cover - each subclass returns its typed config
         raise NotImplementedError
 
+    def _path_cfg(self) -> PathConfig:
+        return self.cfg.path  # type: ignore[no-any-return]
+
     def _train_cfg(self) -> TrainConfig:
-        raise NotImplementedError
+        return self.cfg.train  # type: ignore[no-any-return]
 
     def _loss(
         self, net: TimeConditionedMLP, x0: torch.Tensor, x1: torch.Tensor, gen: torch.Generator, step: int
@@ -277,18 +284,12 @@ class ISADRE(PathDREBase):
     _secant = True
 
     def __init__(self, config: ISADREConfig | None = None) -> None:
-        self.config = config
+        super().__init__(config)
 
     @property
     def cfg(self) -> ISADREConfig:
         """The config in use (defaults when None)."""
         return self.config if self.config is not None else ISADREConfig()
-
-    def _path_cfg(self) -> PathConfig:
-        return self.cfg.path
-
-    def _train_cfg(self) -> TrainConfig:
-        return self.cfg.train
 
     def _loss(
         self, net: TimeConditionedMLP, x0: torch.Tensor, x1: torch.Tensor, gen: torch.Generator, step: int
