@@ -13,7 +13,7 @@ import copy
 import logging
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -123,6 +123,13 @@ def select_checkpoint(group_losses: list[np.ndarray], n_se: float) -> int:
     return low
 
 
+class _PathDREConfig(Protocol):
+    """What the shared fit loop reads from a path estimator's config (ISADREConfig, TimeScoreDREConfig)."""
+
+    path: PathConfig
+    train: TrainConfig
+
+
 class PathDREBase(BaseEstimator):
     """Shared fit loop of the path-based estimators (ISA-DRE and the time-score baseline).
 
@@ -135,14 +142,14 @@ class PathDREBase(BaseEstimator):
         self.config = config
 
     @property
-    def cfg(self) -> Any:  # pragma: no cover - each subclass returns its typed config
+    def cfg(self) -> _PathDREConfig:  # pragma: no cover - each subclass returns its typed config
         raise NotImplementedError
 
     def _path_cfg(self) -> PathConfig:
-        return self.cfg.path  # type: ignore[no-any-return]
+        return self.cfg.path
 
     def _train_cfg(self) -> TrainConfig:
-        return self.cfg.train  # type: ignore[no-any-return]
+        return self.cfg.train
 
     def _loss(
         self, net: TimeConditionedMLP, x0: torch.Tensor, x1: torch.Tensor, gen: torch.Generator, step: int
