@@ -114,9 +114,9 @@ def test_isadre_budget_quick(tmp_path: Path) -> None:
     out = tmp_path / "budget.json"
     _run("isadre_budget.py", "--out", str(out))
     cells = json.loads(out.read_text())["cells"]
-    assert set(cells) == {"10/101/150", "10/101/400"}  # one cell per step budget
+    assert set(cells) == {"10/101/150x1024", "10/101/400x1024"}  # one cell per budget (steps x batch)
     for key in ("isa@1", "isa@4", "dre_inf@100"):
-        assert abs(cells["10/101/400"][key]["mi"] - 2.5) < 0.75, (
+        assert abs(cells["10/101/400x1024"][key]["mi"] - 2.5) < 0.75, (
             key,
-            cells["10/101/400"][key],
+            cells["10/101/400x1024"][key],
         )  # within 30 %
