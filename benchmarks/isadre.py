@@ -385,10 +385,10 @@ def main() -> int:
         ]
     for d, seed, methods in jobs:
         cell = results.setdefault(str(d), {}).setdefault(str(seed), {})
-        todo = [m for m in methods if not any(k.startswith(m + "@") or k == m for k in cell)]
-        if todo:
-            cell.update(run_one(setting, d, seed, todo))
-            atomic_write_json(out, results)
+        for method in methods:  # saved after each method, so an interrupted run resumes at the next one
+            if not any(k.startswith(method + "@") or k == method for k in cell):
+                cell.update(run_one(setting, d, seed, [method]))
+                atomic_write_json(out, results)
     if "speed" in sections and "speed" not in results:
         results["speed"] = speed(setting, max(setting["dims"]))
         atomic_write_json(out, results)
