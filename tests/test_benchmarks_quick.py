@@ -120,3 +120,25 @@ def test_isadre_budget_quick(tmp_path: Path) -> None:
             key,
             cells["10/101/400x1024"][key],
         )  # within 30 %
+
+
+def test_isadre_budget_cell_fits_with_its_steps_and_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cell keyed '300x256' trains with 300 steps of 256 pairs, not the benchmark's own numbers."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("isadre_budget", ROOT / "benchmarks" / "isadre_budget.py")
+    assert spec is not None and spec.loader is not None
+    budget = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(budget)
+    seen: dict[str, int] = {}
+
+    def fake_run_one(setting: dict, d: int, seed: int, methods: list[str]) -> dict:
+        seen.update(n_iters=setting["train"]["n_iters"], batch_size=setting["train"]["batch_size"])
+        return {key: {"mi": 1.0, "fit_seconds": 0.0} for key, _ in budget.COLUMNS}
+
+    monkeypatch.setattr(budget.bench, "run_one", fake_run_one)
+    budget.run_cell(budget.bench.QUICK, 10, 101, *budget.parse_budget("300x256"))
+    assert seen == {"n_iters": 300, "batch_size": 256}
+    assert budget.bench.QUICK["train"]["batch_size"] != 256  # the benchmark's setting is left as it was
+    with pytest.raises(ValueError, match="STEPSxBATCH"):
+        budget.parse_budget("2000")
