@@ -128,7 +128,9 @@ def _path(bridge: bool = False) -> PathConfig:
 def _train(setting: dict[str, Any], seed: int, isa: bool = False) -> TrainConfig:
     """The shared network/optimiser setting; ISA-DRE adds its own ``isa_train`` overrides (t sampler)."""
     extra = setting.get("isa_train", {}) if isa else {}
-    return TrainConfig(**{**setting["train"], **extra}, ema_decay=0.99, seed=seed)
+    return TrainConfig(
+        **{**setting["train"], **extra}, ema_decay=0.99, seed=seed, device=setting.get("device", "cpu")
+    )
 
 
 def _timed_eval(est: Any, X: np.ndarray, truth: float, **kw: Any) -> dict[str, float]:
@@ -210,7 +212,9 @@ def run_one(setting: dict[str, Any], d: int, seed: int, methods: list[str]) -> d
                         "fit_seconds": fit_s,
                     }
         elif method == "clf":
-            cfg = ClassifierDREConfig(model="mlp", seed=seed, **setting["clf"])
+            cfg = ClassifierDREConfig(
+                model="mlp", seed=seed, device=setting.get("device", "cpu"), **setting["clf"]
+            )
             est = ClassifierDRE(cfg).fit(X_p, X_q)
             out["clf"] = {**_timed_eval(est, X_test, truth), "fit_seconds": time.perf_counter() - t0}
         logger.info("d=%d seed=%d %s done in %.0f s", d, seed, method, time.perf_counter() - t0)
@@ -327,15 +331,28 @@ def main() -> int:
         "--ablation-dims", default=None, help="comma list overriding the ablation dims (to split a run)"
     )
     parser.add_argument("--merge", default=None, help="comma list of result JSONs to merge into --out first")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device of every fit (cpu, cuda, ...); a non-CPU run has its own cache and docs blocks (-gpu)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     os.environ.setdefault("MERCATO_NO_PROGRESS", "1")
     torch.set_num_threads(1)
     setting = QUICK if args.quick else FULL
+    gpu = args.device != "cpu"
+    if gpu:
+        setting = {**setting, "device": args.device}
+    suffix = "-gpu" if gpu else ""  # docs blocks and plot of a GPU run sit beside the CPU ones
     mode = "quick" if args.quick else "full"
     out = Path(args.out) if args.out else ROOT / "runs" / "isadre_bench" / f"{mode}.json"
     fingerprint = json.dumps(
-        {**{k: setting[k] for k in ("n_train", "n_test", "train", "isa", "isa_train", "clf")}, "path": PATH},
+        {
+            **{k: setting[k] for k in ("n_train", "n_test", "train", "isa", "isa_train", "clf")},
+            "path": PATH,
+            **({"device": args.device} if gpu else {}),  # CPU caches from before the option stay valid
+        },
         sort_keys=True,
     )
     results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}  # resumable cache
@@ -354,6 +371,9 @@ def main() -> int:
                 raise SystemExit(f"{extra}: written with another setting; not merged")
             for d, cells in part.items():
                 if d == "setting":
+                    continue
+                if d == "hardware":
+                    results[d] = cells
                     continue
                 if d in ("speed", "wall"):
                     results.setdefault(d, {}).update(cells)
@@ -394,6 +414,9 @@ def main() -> int:
         atomic_write_json(out, results)
     if jobs or "speed" in sections:
         results.setdefault("wall", {})[out.stem] = time.perf_counter() - t_start
+        if gpu:
+            name = torch.cuda.get_device_name() if torch.device(args.device).type == "cuda" else args.device
+            results["hardware"] = f"one {name} shared by the processes"
         atomic_write_json(out, results)
     for d in setting["dims"]:
         for seed in setting["seeds"]:
@@ -439,7 +462,8 @@ def main() -> int:
     for d in dims:
         if ("isa@1", d) in summary and ("dre_inf@100", d) in summary:
             a, b = summary[("isa@1", d)]["mse"], summary[("dre_inf@100", d)]["mse"]
-            goal.append(f"d={d}: {'met' if a <= b else 'missed'} ({a:.2f} vs {b:.2f})")
+            n_seeds = min(len(summary[("isa@1", d)]["sq"]), len(summary[("dre_inf@100", d)]["sq"]))
+            goal.append(f"d={d}: {'met' if a <= b else 'missed'} ({a:.2f} vs {b:.2f}, {n_seeds} seeds)")
     sp = results.get("speed", {})
     speed_line = ""
     if sp:
@@ -463,7 +487,7 @@ def main() -> int:
             f"network/optimiser {setting['train']}, ISA-DRE {setting['isa']} with training overrides {setting.get('isa_train', {})}, classifier {setting['clf']}, "
             f"path {PATH}. Wall time of the parts (processes, run concurrently): "
             + ", ".join(f"{k} {v / 60:.1f} min" for k, v in sorted(walls.items()))
-            + " on a shared 2-core CPU, torch.set_num_threads(1) per process.",
+            + f" on {results.get('hardware', 'a shared 2-core CPU')}, torch.set_num_threads(1) per process.",
             table,
             "Goal (ISA-DRE 1 step at or below DRE-∞ 100 steps): " + "; ".join(goal),
             "Relative error of the mean MI estimate (ISA-DRE 1 step / DRE-∞ 100 / classifier): "
@@ -479,7 +503,7 @@ def main() -> int:
             + ".",
             f"Mean fit time per model: {fit_line}.",
             speed_line,
-            "![MSE vs NFE](img/isadre/mse_vs_nfe.png)",
+            f"![MSE vs NFE](img/isadre/mse_vs_nfe{suffix}.png)",
         ]
     )
     abl_body = (
@@ -492,15 +516,17 @@ def main() -> int:
     print(speed_line)
     if args.quick or args.no_docs:
         return 0
-    plot(ROOT / "docs" / "img" / "isadre" / "mse_vs_nfe.png", summary, dims, main_keys[:-1])  # not NFE 0
-    update_markdown_section(ROOT / "docs" / "isadre.md", "isadre-mi", body, title="ISA-DRE")
+    plot(
+        ROOT / "docs" / "img" / "isadre" / f"mse_vs_nfe{suffix}.png", summary, dims, main_keys[:-1]
+    )  # not NFE 0
+    update_markdown_section(ROOT / "docs" / "isadre.md", f"isadre-mi{suffix}", body, title="ISA-DRE")
     abl_complete = all(
         any(key in results.get(str(d), {}).get(str(seed), {}) for seed in setting["ablation_seeds"])
         for d in abl_dims
         for key in abl_keys
     )
     if abl_complete:
-        update_markdown_section(ROOT / "docs" / "isadre.md", "isadre-ablation", abl_body)
+        update_markdown_section(ROOT / "docs" / "isadre.md", f"isadre-ablation{suffix}", abl_body)
     else:  # a partial table would replace a complete one from an earlier run
         logger.warning("ablation results incomplete: docs section isadre-ablation left as it is")
     short = "\n\n".join(
@@ -510,7 +536,7 @@ def main() -> int:
             "Goal: " + "; ".join(goal) + ". " + speed_line,
         ]
     )
-    update_markdown_section(ROOT / "docs" / "results.md", "isadre", short, title="Results")
+    update_markdown_section(ROOT / "docs" / "results.md", f"isadre{suffix}", short, title="Results")
     return 0
 
 

@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from mercato.core.checkpoint import load_checkpoint, save_checkpoint
+from mercato.core.device import resolve_device
 from mercato.core.metrics import auc, gauc, logloss
 from mercato.core.progress import progress
 from mercato.ctr.base import CTRModel
@@ -80,14 +81,6 @@ class TrainResult:
     interrupted: bool = False  # stopped by ``stop_after_steps`` (a simulated kill)
 
 
-def _resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available; use device=cpu or auto")
-    return torch.device(name)
-
-
 def _better(monitor: str, new: float, old: float | None) -> bool:
     if old is None or math.isnan(old):
         return not math.isnan(new)
@@ -124,7 +117,7 @@ class CTRTrainer:
         self.valid_data = valid
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.rank, self.world_size = 0, 1
-        self.device = _resolve_device(config.device)
+        self.device = resolve_device(config.device)
         self.model = model.to(self.device)
         emb = [m.weight for m in model.modules() if isinstance(m, nn.Embedding)]
         emb_ids = {id(p) for p in emb}

@@ -23,6 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from torch import nn
 
+from mercato.core.device import resolve_device
 from mercato.isadre.config import ClassifierDREConfig, TimeScoreDREConfig
 from mercato.isadre.estimator import PathDREBase, check_fitted, check_pair, check_query, warn_narrow
 from mercato.isadre.losses import target_weight, time_score_matching_loss
@@ -50,18 +51,20 @@ def _fit_mlp_classifier(X: np.ndarray, y: np.ndarray, cfg: ClassifierDREConfig) 
 
     Returns the network with the weights of the epoch of lowest validation loss. X is standardised already.
     """
-    gen = torch.Generator().manual_seed(cfg.seed)
+    dev = resolve_device(cfg.device)
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    perm = torch.randperm(len(X), generator=gen)
+    perm = torch.randperm(len(X), generator=gen, device=dev)
     n_val = max(1, len(X) // 10)
-    xt, yt = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
+    xt = torch.as_tensor(X, dtype=torch.float32).to(dev)
+    yt = torch.as_tensor(y, dtype=torch.float32).to(dev)
     xv, yv, xtr, ytr = xt[perm[:n_val]], yt[perm[:n_val]], xt[perm[n_val:]], yt[perm[n_val:]]
-    net = _mlp(X.shape[1], cfg.hidden)
+    net = _mlp(X.shape[1], cfg.hidden).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.alpha)
     bce = nn.functional.binary_cross_entropy_with_logits
     best, best_state, stale = float("inf"), copy.deepcopy(net.state_dict()), 0
     for epoch in range(cfg.max_iter):
-        order = torch.randperm(len(xtr), generator=gen)
+        order = torch.randperm(len(xtr), generator=gen, device=dev)
         net.train()
         for idx in torch.split(order, cfg.batch_size):
             loss = bce(net(xtr[idx])[:, 0], ytr[idx])
@@ -134,8 +137,9 @@ class _TorchLogit:
     @torch.no_grad()
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Logits, (n,)."""
-        x = torch.as_tensor(self.scaler.transform(X), dtype=torch.float32)
-        return torch.cat([self.net(c)[:, 0] for c in torch.split(x, 65536)]).double().numpy()
+        dev = next(self.net.parameters()).device
+        x = torch.as_tensor(self.scaler.transform(X), dtype=torch.float32).to(dev)
+        return torch.cat([self.net(c)[:, 0] for c in torch.split(x, 65536)]).double().cpu().numpy()
 
 
 class TimeScoreDRE(PathDREBase):
@@ -169,7 +173,7 @@ class TimeScoreDRE(PathDREBase):
         return self._tau(x, t).numpy().astype(np.float64)
 
     def _tau(self, x: torch.Tensor, t: float) -> torch.Tensor:
-        return self.network_(x, torch.full((x.shape[0],), float(t))).double()
+        return self.network_(x, torch.full((x.shape[0],), float(t), device=x.device)).double().cpu()
 
     @torch.no_grad()
     def log_ratio(  # type: ignore[override]

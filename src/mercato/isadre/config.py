@@ -67,6 +67,7 @@ class TrainConfig:
     val_every: int = 100  # steps between evaluations of the held-out loss (and always at the last step)
     val_select_se: float = 2.0  # keep the latest checkpoint within this many paired SEs of the best
     seed: int = 0  # random seed of initialisation and sampling
+    device: str = "cpu"  # cpu | cuda | cuda:N | mps | auto; on CUDA every draw comes from a CUDA generator
 
     def __post_init__(self) -> None:
         for name in ("hidden", "n_blocks", "emb_dim", "n_iters", "batch_size"):
@@ -155,6 +156,7 @@ class ClassifierDREConfig:
     batch_size: int = 256  # MLP minibatch size
     patience: int = 5  # MLP early stopping: epochs without a lower held-out loss
     seed: int = 0  # random seed
+    device: str = "cpu"  # MLP only: cpu | cuda | cuda:N | mps | auto
 
     def __post_init__(self) -> None:
         for name in ("hidden", "max_iter", "batch_size", "patience"):

@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_array
 
+from mercato.core.device import resolve_device
 from mercato.core.progress import progress
 from mercato.isadre.config import ISADREConfig, PathConfig, TrainConfig
 from mercato.isadre.losses import (
@@ -161,9 +162,20 @@ class PathDREBase(BaseEstimator):
         tcfg = self._train_cfg()
         return sample_times(tcfg.t_sampler, n, gen, self._path_cfg().t_eps, tcfg.t_end_mix)
 
-    def _transform(self, X: np.ndarray) -> torch.Tensor:
-        """Shared affine standardisation (leaves p/q unchanged); identity when q is the N(0, I) reference."""
-        return torch.as_tensor((X - self.shift_) / self.scale_, dtype=torch.float32)
+    def _transform(self, X: np.ndarray, device: torch.device | None = None) -> torch.Tensor:
+        """Shared affine standardisation (leaves p/q unchanged); identity when q is the N(0, I) reference.
+
+        On ``device``, default the fitted network's device (inference runs where the network lives).
+        """
+        if device is None:
+            device = self.device_
+        return torch.as_tensor((X - self.shift_) / self.scale_, dtype=torch.float32).to(device)
+
+    @property
+    def device_(self) -> torch.device:
+        """The device of the fitted network (``train.device`` at fit time; CPU after loading a checkpoint)."""
+        check_fitted(self, "network_")
+        return next(self.network_.parameters()).device
 
     def fit(self, X_p: Any, X_q: Any) -> PathDREBase:
         """Fit on samples of the numerator p (t = 1) and the denominator q (t = 0). Returns self."""
@@ -171,32 +183,35 @@ class PathDREBase(BaseEstimator):
         pcfg, tcfg = self._path_cfg(), self._train_cfg()
         if pcfg.reference == "gaussian":
             self.shift_, self.scale_ = np.zeros(Xq.shape[1]), np.ones(Xq.shape[1])
-            dev = float(np.abs(Xq.mean(0)).max() + np.abs(Xq.std(0) - 1.0).max())
-            if dev > 0.25:
+            gap = float(np.abs(Xq.mean(0)).max() + np.abs(Xq.std(0) - 1.0).max())
+            if gap > 0.25:
                 logger.warning(
-                    "reference='gaussian' assumes q = N(0, I), but X_q's moments differ by %.2f", dev
+                    "reference='gaussian' assumes q = N(0, I), but X_q's moments differ by %.2f", gap
                 )
         else:
             both = np.concatenate([Xp, Xq])
             self.shift_, self.scale_ = both.mean(0), both.std(0) + 1e-8
         self.n_features_in_ = Xp.shape[1]
         warn_narrow(tcfg.hidden, Xp.shape[1], "train.hidden")
-        gen = torch.Generator().manual_seed(tcfg.seed)
+        dev = resolve_device(tcfg.device)
+        # every training draw (pairs, t, intervals, noise) comes from one generator on the training device, so
+        # nothing crosses to the host per step; on the CPU the stream is the same as before devices existed
+        gen = torch.Generator(device=dev).manual_seed(tcfg.seed)
         torch.manual_seed(tcfg.seed)
-        net = build_network(Xp.shape[1], tcfg, self._secant)
+        net = build_network(Xp.shape[1], tcfg, self._secant).to(dev)
         ema = copy.deepcopy(net).requires_grad_(False) if tcfg.ema_decay > 0 else net
         opt = torch.optim.Adam(net.parameters(), lr=tcfg.lr)
         sched: torch.optim.lr_scheduler.LRScheduler | None = None
         if tcfg.lr_schedule == "cosine":
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tcfg.n_iters)
-        tp, tq = self._transform(Xp), self._transform(Xq)
+        tp, tq = self._transform(Xp, dev), self._transform(Xq, dev)
         tp, tq, val_loss = self._split_validation(tp, tq, tcfg)
         history: list[float] = []
         # (step, held-out loss per group (G,), EMA weights) at every evaluation
         checkpoints: list[tuple[int, np.ndarray, dict[str, torch.Tensor]]] = []
         for step in progress(range(tcfg.n_iters), desc=type(self).__name__, leave=False):
-            i1 = torch.randint(0, tp.shape[0], (tcfg.batch_size,), generator=gen)
-            i0 = torch.randint(0, tq.shape[0], (tcfg.batch_size,), generator=gen)
+            i1 = torch.randint(0, tp.shape[0], (tcfg.batch_size,), generator=gen, device=dev)
+            i0 = torch.randint(0, tq.shape[0], (tcfg.batch_size,), generator=gen, device=dev)
             loss = self._loss(net, tq[i0], tp[i1], gen, step)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{type(self).__name__}: non-finite loss at step {step}; lower lr")
@@ -244,15 +259,17 @@ class PathDREBase(BaseEstimator):
         n_p, n_q = int(tp.shape[0] * tcfg.val_fraction), int(tq.shape[0] * tcfg.val_fraction)
         if min(n_p, n_q) < 2:
             return tp, tq, None
+        # on the host, so that the split is the same on any device
         perm = torch.Generator().manual_seed(tcfg.seed + 7919)
         ip, iq = torch.randperm(tp.shape[0], generator=perm), torch.randperm(tq.shape[0], generator=perm)
+        ip, iq = ip.to(tp.device), iq.to(tq.device)
         n = min(n_p, n_q, _VAL_PAIRS)  # held-out pairs scored (the rest of the held-out rows stay unused)
         vp, vq = tp[ip[:n]], tq[iq[:n]]  # (n, d) each
 
         groups = min(_VAL_CHUNKS, n)
 
         def val_loss(net: TimeConditionedMLP) -> np.ndarray:
-            gen = torch.Generator().manual_seed(tcfg.seed + 104729)  # the same draw at every evaluation
+            gen = torch.Generator(device=vp.device).manual_seed(tcfg.seed + 104729)  # the same draw each time
             with torch.no_grad():
                 return np.array(
                     [
@@ -266,7 +283,7 @@ class PathDREBase(BaseEstimator):
     def _path_batch(
         self, x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, gen: torch.Generator
     ) -> PathSample:
-        noise = torch.randn(x0.shape, generator=gen)
+        noise = torch.randn(x0.shape, generator=gen, device=gen.device)
         return sample_path(self._path_cfg(), x0, x1, t, noise)
 
     def ratio(self, X: Any, **kwargs: Any) -> np.ndarray:
@@ -305,9 +322,12 @@ class ISADRE(PathDREBase):
         n = x0.shape[0]
         t = self._sample_t(n, gen)
         cap = interval_cap(step, cfg.train.n_iters, cfg.anneal, cfg.anneal_fraction, cfg.anneal_start)
-        aligned = torch.rand(n, generator=gen) < cfg.aligned_ratio
-        full = torch.rand(n, generator=gen) < cfg.full_ratio if cfg.full_ratio > 0 else None
-        l, gap = sample_intervals(t, torch.rand(n, generator=gen), cap, aligned, cfg.path.t_eps, full)
+        aligned = torch.rand(n, generator=gen, device=gen.device) < cfg.aligned_ratio
+        full = (
+            torch.rand(n, generator=gen, device=gen.device) < cfg.full_ratio if cfg.full_ratio > 0 else None
+        )
+        unif = torch.rand(n, generator=gen, device=gen.device)
+        l, gap = sample_intervals(t, unif, cap, aligned, cfg.path.t_eps, full)
         batch = self._path_batch(x0, x1, t, gen)
         # partial d/dt at fixed x: tangent (0, 1); total derivative along the path: (dx_t/dt, 1).
         dx = batch.velocity if cfg.derivative == "total" else torch.zeros_like(batch.xt)
@@ -324,13 +344,14 @@ class ISADRE(PathDREBase):
         """The learned secant u(x, l, t) at fixed (l, t), (n,)."""
         check_fitted(self, "network_")
         x = self._transform(check_query(self, X))
-        return self._secant_t(x, l, t).numpy().astype(np.float64)
+        return self._secant_t(x, l, t).cpu().numpy().astype(np.float64)
 
     def _secant_t(self, x: torch.Tensor, l: float, t: float) -> torch.Tensor:
         outs = []
         for chunk in torch.split(x, _CHUNK):
             n = chunk.shape[0]
-            outs.append(self.network_(chunk, torch.full((n,), t), torch.full((n,), l)))
+            tt, ll = torch.full((n,), t, device=chunk.device), torch.full((n,), l, device=chunk.device)
+            outs.append(self.network_(chunk, tt, ll))
         return torch.cat(outs)
 
     @torch.no_grad()
@@ -348,7 +369,7 @@ class ISADRE(PathDREBase):
         grid = warped_grid(n_steps, self.cfg.grid_a, self.cfg.grid_b, path.t_eps, path.query_end)
         calls = self.network_.n_calls
         secants = torch.stack(
-            [self._secant_t(x, float(grid[i]), float(grid[i + 1])).double() for i in range(n_steps)]
+            [self._secant_t(x, float(grid[i]), float(grid[i + 1])).double().cpu() for i in range(n_steps)]
         )  # (N, n)
         self.last_nfe_ = (self.network_.n_calls - calls) // max(1, math.ceil(x.shape[0] / _CHUNK))
         return secant_sum(grid, secants).numpy()

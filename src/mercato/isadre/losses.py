@@ -118,12 +118,13 @@ def sample_times(
     P(t < delta) = (2/pi) arcsin(sqrt(delta)) (delta = 0.01: 6.4 %).
     """
     if kind == "uniform":
-        t = torch.rand(n, generator=gen)
+        t = torch.rand(n, generator=gen, device=gen.device)
     elif kind in ("lognorm", "lognorm_ends"):
-        t = torch.sigmoid(torch.randn(n, generator=gen) - 0.4)
+        t = torch.sigmoid(torch.randn(n, generator=gen, device=gen.device) - 0.4)
         if kind == "lognorm_ends":
-            ends = torch.sin(0.5 * math.pi * torch.rand(n, generator=gen)) ** 2  # arcsine law
-            t = torch.where(torch.rand(n, generator=gen) < end_mix, ends, t)
+            u = torch.rand(n, generator=gen, device=gen.device)
+            ends = torch.sin(0.5 * math.pi * u) ** 2  # arcsine law
+            t = torch.where(torch.rand(n, generator=gen, device=gen.device) < end_mix, ends, t)
     else:
         raise ValueError(f"unknown t_sampler {kind!r}; valid: uniform, lognorm, lognorm_ends")
     return eps + (1.0 - 2.0 * eps) * t

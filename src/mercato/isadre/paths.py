@@ -152,7 +152,8 @@ def sample_path(
         raw = a * x0 + torch.sqrt(svar)[:, None] * noise  # (B, d)
         z = raw / torch.sqrt(var)[:, None]
         mu_dot = db * x1
-        moments = (torch.zeros((), dtype=x1.dtype), (x1 * x1).sum(1).mean(), torch.zeros((), dtype=x1.dtype))
+        zero = x1.new_zeros(())
+        moments = (zero, (x1 * x1).sum(1).mean(), zero)
         xt = b * x1 + raw
         velocity = da * x0 + db * x1 + (0.5 * dsvar / torch.sqrt(svar.clamp_min(1e-30)))[:, None] * noise
     else:

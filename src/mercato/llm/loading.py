@@ -30,6 +30,8 @@ from typing import Any
 
 import torch
 
+from mercato.core.device import resolve_device
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -103,18 +105,6 @@ def trainer_defaults(output_dir: str, save_steps: int, seed: int, logging_steps:
         dataloader_num_workers=0,
         warmup_steps=0,
     )
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA if available, else Apple MPS, else CPU; anything else is passed to :class:`torch.device`."""
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def cache_dir() -> Path:
