@@ -142,3 +142,23 @@ def test_isadre_budget_cell_fits_with_its_steps_and_batch(monkeypatch: pytest.Mo
     assert budget.bench.QUICK["train"]["batch_size"] != 256  # the benchmark's setting is left as it was
     with pytest.raises(ValueError, match="STEPSxBATCH"):
         budget.parse_budget("2000")
+
+
+def test_isadre_paired_comparison_pairs_the_seeds() -> None:
+    """The paired line subtracts per seed (not the means' difference alone) and counts the seeds won."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("isadre_bench", ROOT / "benchmarks" / "isadre.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sq = {"0": (0.1, 0.3), "1": (0.5, 0.4), "2": (0.2, 0.6)}  # seed: (ISA-DRE, DRE-inf) squared errors
+    results = {"40": {s: {"isa@1": {"sq_err": a}, "dre_inf@100": {"sq_err": b}} for s, (a, b) in sq.items()}}
+    results["40"]["3"] = {"isa@1": {"sq_err": 9.0}}  # a seed without the baseline is left out, not paired
+    diff = np.array([-0.2, 0.1, -0.4])
+    se = diff.std(ddof=1) / np.sqrt(3)
+    assert (
+        bench.paired_comparison(results, 40)
+        == f"d=40: {diff.mean():+.2f} ± {se:.2f} (lower or equal on 2 of 3 seeds)"
+    )
+    assert bench.paired_comparison(results, 80) == "d=80: –"
