@@ -3,6 +3,7 @@
 import os
 
 import numpy as np
+import pytest
 import torch
 
 from mercato.isadre.cli import load_fitted, main
@@ -10,9 +11,18 @@ from mercato.isadre.cli import load_fitted, main
 os.environ.setdefault("MERCATO_NO_PROGRESS", "1")
 
 
-def test_fit_then_eval_reloads_the_quadratic_branch(tmp_path):
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA")),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_fit_then_eval_reloads_the_quadratic_branch(tmp_path, device):
+    """A run fitted on any device reloads on the host (checkpoints hold CPU tensors) and evaluates there."""
     run = tmp_path / "run"
     tiny = ["--train.n_iters", "4", "--train.hidden", "8", "--train.n_blocks", "1", "--train.emb_dim", "8"]
+    tiny += ["--train.device", device]
     assert (
         main(
             [
@@ -31,6 +41,7 @@ def test_fit_then_eval_reloads_the_quadratic_branch(tmp_path):
         == 0
     )
     est = load_fitted(run)
+    assert est.device_.type == "cpu"
     assert est.network_.quad_proj is not None and est.network_.quad_proj.weight.shape == (3, 2)
     # the stored coefficients were trained away from their zero initialisation, and they are the ones loaded
     assert torch.count_nonzero(est.network_.quad_coef.bias) > 0
