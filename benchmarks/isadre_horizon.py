@@ -16,6 +16,9 @@ It runs on validation seeds (101, 102: the MI problem drawn with other seeds tha
 
     python benchmarks/isadre_horizon.py              # d = 40, seeds 101 and 102, full setting; writes docs/
     python benchmarks/isadre_horizon.py --quick      # d = 10, tiny setting; prints only
+
+Split over processes: ``--seeds 101 --no-docs --out runs/isadre_bench/h101.json`` (also 102), then
+``--merge runs/isadre_bench/h101.json,runs/isadre_bench/h102.json``.
 """
 
 from __future__ import annotations
@@ -157,6 +160,10 @@ def main() -> int:
     parser.add_argument("--dim", type=int, default=None, help="d of the MI problem (default 40; quick 10)")
     parser.add_argument("--seeds", default="101,102", help="comma list of seeds (validation: not 0-2)")
     parser.add_argument("--out", default=None, help="results JSON (default runs/isadre_bench/horizon.json)")
+    parser.add_argument(
+        "--merge", default=None, help="comma list of result JSONs (one per seed process) to add"
+    )
+    parser.add_argument("--no-docs", action="store_true", help="do not update docs/ (a part of a split run)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     os.environ.setdefault("MERCATO_NO_PROGRESS", "1")
@@ -170,6 +177,12 @@ def main() -> int:
     res: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
     if res.get("fingerprint") != fingerprint:
         res = {"fingerprint": fingerprint, "dim": d, "seeds": {}}
+    for extra in (args.merge or "").split(","):
+        if extra:
+            part = json.loads(Path(extra).read_text())
+            if part.get("fingerprint") != fingerprint:
+                raise SystemExit(f"{extra}: written with another setting or d; not merged")
+            res["seeds"].update(part["seeds"])
     for seed in seeds:
         if str(seed) not in res["seeds"]:
             res["seeds"][str(seed)] = run_seed(setting, d, seed)
@@ -182,7 +195,7 @@ def main() -> int:
     out.write_text(json.dumps(res, indent=1))
     body = report(res)
     print(body)
-    if not args.quick:
+    if not (args.quick or args.no_docs):
         update_markdown_section(ROOT / "docs" / "isadre.md", "isadre-horizon", body)
     return 0
 

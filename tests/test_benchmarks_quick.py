@@ -79,6 +79,12 @@ def test_isadre_horizon_quick(tmp_path: Path) -> None:
     assert all(np.isfinite([p["isa"], p["dre"]]).all() for p in run["cumulative"] + run["four_step"])
     weight = res["weight"]
     assert weight[-1] < 1e-3 * weight[0]  # the CTSM weight vanishes as t -> 1 (T = 0.25 vs 1 - eps)
+    # a split run: the merged part's seed is taken as it is (marked here), not fitted again
+    run["marker"] = "from the part"
+    out.write_text(json.dumps(res))
+    merged = tmp_path / "merged.json"
+    _run("isadre_horizon.py", "--quick", "--seeds", "0", "--merge", str(out), "--out", str(merged))
+    assert json.loads(merged.read_text())["seeds"]["0"]["marker"] == "from the part"
 
 
 def test_fat_quick(tmp_path: Path) -> None:
