@@ -48,8 +48,24 @@ def test_checkpoint_round_trip_restores_model_optimizer_and_rng(tmp_path):
     s1, s2 = opt.state_dict()["state"], opt2.state_dict()["state"]
     assert torch.equal(s1[0]["exp_avg"], s2[0]["exp_avg"])
     assert ck.rng_state is not None
-    torch.set_rng_state(ck.rng_state)
+    ck.restore_rng()
     assert torch.equal(torch.rand(2), expected_draw)
+    if not torch.cuda.is_initialized():
+        assert ck.cuda_rng_states == []  # nothing saved for devices never used
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_checkpoint_restores_the_cuda_rng(tmp_path):
+    """Dropout on a GPU draws from the CUDA RNG: without it a resumed GPU run diverges from an uninterrupted one."""
+    torch.cuda.manual_seed_all(1)
+    torch.rand(3, device="cuda")
+    save_checkpoint(tmp_path / "ckpt", torch.nn.Linear(2, 1))
+    expected = torch.rand(4, device="cuda")
+    torch.rand(5, device="cuda")  # move the state on
+    ck = load_checkpoint(tmp_path / "ckpt")
+    assert len(ck.cuda_rng_states) == torch.cuda.device_count()
+    ck.restore_rng()
+    assert torch.equal(torch.rand(4, device="cuda"), expected)
 
 
 def test_save_checkpoint_replaces_previous_atomically(tmp_path):

@@ -34,6 +34,18 @@ class Checkpoint:
     optimizer_state: dict[str, Any] | None
     state: dict[str, Any] = field(default_factory=dict)
     rng_state: torch.Tensor | None = None
+    cuda_rng_states: list[torch.Tensor] = field(
+        default_factory=list
+    )  # one per CUDA device, when CUDA was in use
+
+    def restore_rng(self) -> None:
+        """Put the torch RNG (and each CUDA device's, when saved and present) back to where the checkpoint was
+        written, so dropout after a resume draws what an uninterrupted run would have drawn."""
+        if self.rng_state is not None:
+            torch.set_rng_state(self.rng_state)
+        if self.cuda_rng_states and torch.cuda.is_available():
+            if len(self.cuda_rng_states) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(self.cuda_rng_states)
 
 
 def _flatten_optimizer(opt_state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -75,6 +87,11 @@ def save_checkpoint(
         save_file(model_state, str(tmp / "model.safetensors"))
         meta: dict[str, Any] = {"state": state or {}}
         opt_tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+        if (
+            torch.cuda.is_available() and torch.cuda.is_initialized()
+        ):  # dropout on a GPU draws from its own RNG
+            for i, cuda_state in enumerate(torch.cuda.get_rng_state_all()):
+                opt_tensors[f"rng.cuda.{i}"] = cuda_state
         if optimizer is not None:
             flat, opt_meta = _flatten_optimizer(optimizer.state_dict())
             opt_tensors.update(flat)
@@ -111,4 +128,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         optimizer_state=optimizer_state,
         state=meta.get("state", {}),
         rng_state=opt_tensors.get("rng.torch"),
+        cuda_rng_states=[
+            opt_tensors[k] for k in sorted((k for k in opt_tensors if k.startswith("rng.cuda.")), key=_index)
+        ],
     )
+
+
+def _index(key: str) -> int:
+    return int(key.rsplit(".", 1)[1])

@@ -176,8 +176,7 @@ class CTRTrainer:
         self.model.load_state_dict(ckpt.model_state)
         if ckpt.optimizer_state is not None:
             self.optimizer.load_state_dict(ckpt.optimizer_state)
-        if ckpt.rng_state is not None:
-            torch.set_rng_state(ckpt.rng_state)
+        ckpt.restore_rng()
         log.info(
             "resumed from %s at epoch %s step %s",
             self.checkpoint_dir,
