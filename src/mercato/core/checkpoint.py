@@ -13,6 +13,7 @@ checkpoint or the new one, never a mix.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -25,6 +26,8 @@ from safetensors.torch import load_file, save_file
 
 __all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint"]
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class Checkpoint:
@@ -34,9 +37,8 @@ class Checkpoint:
     optimizer_state: dict[str, Any] | None
     state: dict[str, Any] = field(default_factory=dict)
     rng_state: torch.Tensor | None = None
-    cuda_rng_states: list[torch.Tensor] = field(
-        default_factory=list
-    )  # one per CUDA device, when CUDA was in use
+    # one per CUDA device, saved when CUDA was in use (dropout on a GPU draws from the device's own RNG)
+    cuda_rng_states: list[torch.Tensor] = field(default_factory=list)
 
     def restore_rng(self) -> None:
         """Put the torch RNG (and each CUDA device's, when saved and present) back to where the checkpoint was
@@ -46,6 +48,13 @@ class Checkpoint:
         if self.cuda_rng_states and torch.cuda.is_available():
             if len(self.cuda_rng_states) == torch.cuda.device_count():
                 torch.cuda.set_rng_state_all(self.cuda_rng_states)
+            else:
+                logger.warning(
+                    "checkpoint holds the RNG of %d CUDA devices but this machine has %d: not restored, so "
+                    "dropout after the resume differs from an uninterrupted run",
+                    len(self.cuda_rng_states),
+                    torch.cuda.device_count(),
+                )
 
 
 def _flatten_optimizer(opt_state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -87,9 +96,7 @@ def save_checkpoint(
         save_file(model_state, str(tmp / "model.safetensors"))
         meta: dict[str, Any] = {"state": state or {}}
         opt_tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
-        if (
-            torch.cuda.is_available() and torch.cuda.is_initialized()
-        ):  # dropout on a GPU draws from its own RNG
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
             for i, cuda_state in enumerate(torch.cuda.get_rng_state_all()):
                 opt_tensors[f"rng.cuda.{i}"] = cuda_state
         if optimizer is not None:
