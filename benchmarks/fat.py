@@ -5,8 +5,8 @@ Usage::
     python benchmarks/fat.py            # full run: writes docs/fat.md blocks, the `fat` block of docs/results.md
     python benchmarks/fat.py --quick    # < 90 s smoke run (tiny synthetic + ML-100K subset, 1 seed);
                                         # writes under runs/bench/fat-quick/, never into docs/
-    python benchmarks/fat.py --sections scaling,speed   # rerun some sections (others are read from the cache)
-    python benchmarks/fat.py --sections comparison,scaling --models fat   # one shard (no report written)
+    python benchmarks/fat.py --sections scaling,speed   # rerun some sections (the others are served cached)
+    python benchmarks/fat.py --shard 0/2 & python benchmarks/fat.py --shard 1/2; python benchmarks/fat.py
 
 Protocol of the synthetic comparison and the scaling study (the same budget for every model): the shared
 trainer (:class:`mercato.ctr.trainer.CTRTrainer`), the same data and width ``d``, library defaults otherwise,
@@ -14,20 +14,17 @@ an epoch cap with early stopping on the *validation* AUC (``patience``), and a l
 (``lrs``) searched per model on seed 0, picked by validation AUC; the other seeds reuse the chosen rate. The
 ML-1M comparison follows the same protocol with a lower epoch cap (CPU budget); the scaling study searches
 the grid per model and per width. The test split never selects anything; it is evaluated once per run.
-Every training run is cached as one JSON file under
-``runs/bench/fat/runs/`` (delete it to rerun), so shards of models can run in parallel processes
-(``--models``) and a final call without ``--models`` assembles the report from the cache.
+Every training run is one cached run of the experiment runner (:mod:`mercato.core.experiments`) under
+``runs/bench/fat/``: shards (``--shard i/n``, one model's grid and seeds stay together) run in parallel
+processes, and a final call without ``--shard`` assembles the report from the cache.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,24 +32,17 @@ import numpy as np
 import torch
 from scipy.optimize import curve_fit
 
+from mercato.core.experiments import Experiment, Run, add_runner_args, best_of, machine_line
 from mercato.core.plots import plt, save_figure, save_heatmap
 from mercato.core.results import markdown_table, mean_std, update_markdown_section
-from mercato.core.runs import atomic_write_json
 from mercato.core.seed import seed_everything
-from mercato.ctr.schema import CTRTensors
-from mercato.ctr.trainer import TrainerConfig
-from mercato.data import movielens_ctr
-from mercato.data.synthetic import field_interaction_data
+from mercato.ctr.experiment import CTRDataSpec, CTRRunConfig, build_model, load_encoded
 from mercato.fat import FieldAwareTransformer
-from mercato.fat.cli import EncodedData, build_model, encode_data, train_model
+from mercato.fat.experiment import BASELINES, MODELS, model_overrides, train_run
 
 log = logging.getLogger("benchmarks.fat")
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ["fat", "transformer", "autoint", "dcnv2", "deepfm"]
-BASELINES = [m for m in MODELS if m != "fat"]
-HEAD_WIDTH = (
-    8  # d_k of FAT and the Transformer at every width (H = d / 8; at d = 16 four heads of 4 were worse)
-)
+CODE = ("mercato.core", "mercato.data", "mercato.ctr", "mercato.fat")
 
 FULL: dict[str, Any] = {
     "synthetic": {"n_samples": 200_000, "num_fields": 10, "cardinality": 200},
@@ -84,115 +74,97 @@ QUICK: dict[str, Any] = {
 
 
 # ------------------------------------------------------------------------------------------------- data
-def load_synthetic(plan: dict[str, Any]) -> EncodedData:
-    syn = field_interaction_data(**plan["synthetic"], seed=0)
-    extra = {"bayes_auc": syn.bayes_auc, "bayes_logloss": syn.bayes_logloss, "strengths": syn.strengths}
-    return encode_data(syn.splits, extra)
+def synthetic_spec(plan: dict[str, Any], head: int | None = None) -> CTRDataSpec:
+    return CTRDataSpec("synthetic", synthetic=plan["synthetic"], train_head=head)
 
 
-def load_movielens(plan: dict[str, Any], quick: bool) -> EncodedData:
-    splits = movielens_ctr("100k" if quick else "1m")
-    rows = plan["ml_rows"]
-    if rows is not None:  # a seeded subset of the training rows (valid/test untouched)
-        train = splits.train.sample(n=min(rows, len(splits.train)), random_state=0).reset_index(drop=True)
-        splits = dataclasses.replace(splits, train=train, name=f"{splits.name}-{rows // 1000}k-train")
-    return encode_data(splits)
-
-
-def trainer_config(base: dict[str, Any], seed: int, threads: int) -> TrainerConfig:
-    return TrainerConfig(**base, seed=seed, num_threads=threads, progress=False, device="cpu")
+def movielens_spec(plan: dict[str, Any], quick: bool) -> CTRDataSpec:
+    """A seeded subset of the training rows of ML-1M (ML-100K when quick); valid/test untouched."""
+    return CTRDataSpec("ml-100k" if quick else "ml-1m", train_rows=plan["ml_rows"])
 
 
 # ------------------------------------------------------------------------------------------- sections
-def model_overrides(name: str, width: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Model config of a run: width ``d``, for FAT and the Transformer ``d / HEAD_WIDTH`` heads, then ``extra``."""
-    cfg: dict[str, Any] = {"embed_dim": width}
-    if name in ("fat", "transformer"):
-        cfg["num_heads"] = max(1, width // HEAD_WIDTH)
-    return {**cfg, **(extra or {})}
-
-
-def cached_run(
-    run_dir: Path,
-    data: EncodedData,
+def _run(
+    prefix: str,
     name: str,
     width: int,
-    tcfg: dict[str, Any],
+    trainer: dict[str, Any],
+    lr: float,
     seed: int,
-    threads: int,
-    tag: str,
+    spec: CTRDataSpec,
     extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One training run (cached as ``run_dir/<tag>.json``): test/valid metrics, epochs, FAT's modulation."""
-    model_cfg = model_overrides(name, width, extra)
-    path = run_dir / f"{tag}.json"
-    if path.is_file():
-        cached = dict(json.loads(path.read_text()))
-        if cached.get("trainer") == tcfg and cached.get("model_config") == model_cfg:  # else: retrain
-            return cached
-    seed_everything(seed)
-    model = build_model(name, data.schema, model_cfg)
-    out = train_model(model, data, trainer_config(tcfg, seed, threads))
-    if isinstance(model, FieldAwareTransformer):
-        out["modulation"] = model.modulation_matrix().numpy().tolist()
-    out.update(model=name, width=width, seed=seed, lr=tcfg["lr"], trainer=tcfg, model_config=model_cfg)
-    log.info(
-        "%s: valid auc %.4f, test auc %.4f, best epoch %d/%d (%.0f s)",
-        tag,
-        out["valid"].get("auc", float("nan")),
-        out["test"]["auc"],
-        out["best_epoch"],
-        out["epochs_run"],
-        out["train_seconds"],
-    )
-    atomic_write_json(path, out)
-    return out
+    tag: str | None = None,
+    group: str | None = None,
+) -> Run:
+    cfg = CTRRunConfig(name, model_overrides(name, width, extra), {**trainer, "lr": lr}, seed)
+    return Run(tag or f"{prefix}/{name}/lr{lr:g}/s{seed}", train_run, cfg, spec, group=group or name)
+
+
+def _row(r: dict[str, Any], name: str, lr: float, seed: int, trainer: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **{k: v for k, v in r.items() if k != "modulation"},
+        "model": name,
+        "lr": lr,
+        "seed": seed,
+        "trainer": {**trainer, "lr": lr},
+    }
 
 
 def lr_search(
-    run_dir: Path,
-    data: EncodedData,
+    exp: Experiment,
+    spec: CTRDataSpec,
     name: str,
     width: int,
     trainer: dict[str, Any],
     lrs: list[float],
-    threads: int,
     prefix: str,
-) -> tuple[float, list[dict[str, Any]]]:
-    """Seed-0 runs of ``name`` at width ``width`` for every lr of the grid; the lr with the best *validation* AUC."""
-    grid = []
-    for lr in lrs:
-        tcfg = {**trainer, "lr": lr}
-        grid.append(cached_run(run_dir, data, name, width, tcfg, 0, threads, f"{prefix}_{name}_lr{lr:g}_s0"))
+    group: str | None = None,
+) -> tuple[float, list[dict[str, Any]]] | None:
+    """Seed-0 runs of ``name`` for every lr of the grid; the lr with the best *validation* AUC (None: a shard)."""
+    runs = [_run(prefix, name, width, trainer, lr, 0, spec, group=group) for lr in lrs]
+    got = exp.run(runs, desc=f"{prefix} {name} lr grid")
+    if len(got) < len(runs):
+        return None
+    grid = [got[r.name] for r in runs]
     best = max(range(len(grid)), key=lambda i: grid[i]["valid"]["auc"])
     return float(lrs[best]), grid
 
 
 def tuned_comparison(
-    run_dir: Path,
-    data: EncodedData,
+    exp: Experiment,
+    spec: CTRDataSpec,
     plan: dict[str, Any],
     trainer: dict[str, Any],
     models: list[str],
-    threads: int,
     prefix: str,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Per model: lr grid on validation (seed 0), then every seed at the chosen lr (seed 0 reused)."""
     runs: list[dict[str, Any]] = []
     grid: list[dict[str, Any]] = []
     modulation = None
     width = plan["width"]
     for name in models:
-        lr, g = lr_search(run_dir, data, name, width, trainer, plan["lrs"], threads, prefix)
-        grid += [{k: r[k] for k in ("model", "lr", "valid", "best_epoch", "epochs_run")} for r in g]
-        for seed in plan["seeds"]:
-            tcfg = {**trainer, "lr": lr}
-            r = cached_run(
-                run_dir, data, name, width, tcfg, seed, threads, f"{prefix}_{name}_lr{lr:g}_s{seed}"
-            )
-            if name == "fat" and seed == plan["seeds"][0]:
-                modulation = r.get("modulation")
-            runs.append({k: v for k, v in r.items() if k != "modulation"})
+        if not exp.in_shard(name):
+            continue
+        found = lr_search(exp, spec, name, width, trainer, plan["lrs"], prefix)
+        if found is None:
+            continue
+        lr, g = found
+        grid += [
+            {"model": name, "lr": l, **{k: r[k] for k in ("valid", "best_epoch", "epochs_run")}}
+            for l, r in zip(plan["lrs"], g)
+        ]
+        seed_runs = [_run(prefix, name, width, trainer, lr, s, spec) for s in plan["seeds"]]
+        got = exp.run(seed_runs, desc=f"{prefix} {name} seeds")
+        for s, run in zip(plan["seeds"], seed_runs):
+            if run.name in got:
+                r = got[run.name]
+                if name == "fat" and s == plan["seeds"][0]:
+                    modulation = r.get("modulation")
+                runs.append(_row(r, name, lr, s, trainer))
+    if not exp.complete:
+        return None
+    data = load_encoded(spec)
     return {
         "name": data.name,
         "fields": data.schema.field_names,
@@ -221,19 +193,39 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def ablation(
-    run_dir: Path, data: EncodedData, plan: dict[str, Any], lr: float, threads: int
-) -> dict[str, Any]:
+def ablation(exp: Experiment, spec: CTRDataSpec, plan: dict[str, Any]) -> dict[str, Any] | None:
     """FAT variants (one option changed each), seed 0, at FAT's lr of the comparison: valid and test AUC."""
-    tcfg = {**plan["trainer"], "lr": lr}
+    if not exp.in_shard("fat"):
+        return None
+    found = lr_search(exp, spec, "fat", plan["width"], plan["trainer"], plan["lrs"], "cmp")
+    if found is None:
+        return None
+    lr = found[0]
+    runs = {
+        label: _run(
+            "cmp",
+            "fat",
+            plan["width"],
+            plan["trainer"],
+            lr,
+            0,
+            spec,
+            extra,
+            tag=None if not extra else "abl/" + "_".join(f"{k}-{v}" for k, v in extra.items()),
+            group="fat",
+        )
+        for label, extra in ABLATIONS.items()
+    }
+    got = exp.run(list(runs.values()), desc="ablation")
+    if len(got) < len(runs):
+        return None
     rows = []
-    for label, extra in ABLATIONS.items():
-        tag = f"cmp_fat_lr{lr:g}_s0" if not extra else "abl_" + "_".join(f"{k}-{v}" for k, v in extra.items())
-        r = cached_run(run_dir, data, "fat", plan["width"], tcfg, 0, threads, tag, extra)
+    for label, run in runs.items():
+        r = got[run.name]
         rows.append(
             {
                 "variant": label,
-                "config": extra,
+                "config": ABLATIONS[label],
                 "valid_auc": r["valid"]["auc"],
                 "test_auc": r["test"]["auc"],
                 "best_epoch": r["best_epoch"],
@@ -241,7 +233,7 @@ def ablation(
                 "params": r["params"],
             }
         )
-    return {"lr": lr, "trainer": tcfg, "rows": rows}
+    return {"lr": lr, "trainer": {**plan["trainer"], "lr": lr}, "rows": rows}
 
 
 def power_law(d: np.ndarray, c: float, alpha: float, ceiling: float) -> np.ndarray:
@@ -266,22 +258,30 @@ def fit_power_law(widths: list[int], aucs: list[float], ceiling: float) -> dict[
 
 
 def scaling(
-    run_dir: Path,
-    data: EncodedData,
-    plan: dict[str, Any],
-    models: list[str],
-    threads: int,
-) -> dict[str, Any]:
+    exp: Experiment, spec: CTRDataSpec, plan: dict[str, Any], models: list[str]
+) -> dict[str, Any] | None:
     """Test AUC vs width d (seed 0, lr chosen on validation per model and width) and power-law fits."""
-    out: dict[str, Any] = {"widths": plan["widths"], "auc": {}, "params": {}, "fit": {}, "lr": {}}
-    out["trainer"], out["train_rows"] = plan["scaling_trainer"], len(data.train)
-    out["epochs"] = {}
+    out: dict[str, Any] = {
+        "widths": plan["widths"],
+        "auc": {},
+        "params": {},
+        "fit": {},
+        "lr": {},
+        "epochs": {},
+    }
+    out["trainer"] = plan["scaling_trainer"]
     for name in [m for m in ("fat", "transformer") if m in models]:
         aucs, params, epochs, lrs = [], [], [], []
-        for width in plan["widths"]:  # an lr grid per width, picked on validation (seed 0)
-            lr, grid = lr_search(
-                run_dir, data, name, width, plan["scaling_trainer"], plan["lrs"], threads, f"scale_d{width}"
+        for width in plan["widths"]:
+            group = f"scaling/{name}/d{width}"
+            if not exp.in_shard(group):
+                continue
+            found = lr_search(
+                exp, spec, name, width, plan["scaling_trainer"], plan["lrs"], f"scale_d{width}", group
             )
+            if found is None:
+                continue
+            lr, grid = found
             res = grid[plan["lrs"].index(lr)]
             aucs.append(res["test"]["auc"])
             params.append(res["params"])
@@ -293,7 +293,13 @@ def scaling(
             lrs,
             epochs,
         )
-        assert data.bayes_auc is not None
+    if not exp.complete:
+        return None
+    data = load_encoded(spec)
+    out["train_rows"] = len(data.train)
+    assert data.bayes_auc is not None
+    for name in out["auc"]:
+        aucs = out["auc"][name]
         out["fit"][name] = fit_power_law(plan["widths"], aucs, data.bayes_auc)
         out.setdefault("fit_without_largest", {})[name] = fit_power_law(
             plan["widths"][:-1], aucs[:-1], data.bayes_auc
@@ -302,22 +308,21 @@ def scaling(
     return out
 
 
-def _median_seconds(fn: Any, reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+@dataclasses.dataclass(frozen=True)
+class SpeedConfig:
+    width: int
+    quick: bool
 
 
-def speed(data: EncodedData, plan: dict[str, Any], threads: int, quick: bool) -> dict[str, Any]:
+def speed_run(config: SpeedConfig, spec: CTRDataSpec) -> dict[str, Any]:
     """Training samples/s and 1,000-candidate scoring latency, FAT vs Transformer, measured interleaved."""
-    torch.set_num_threads(threads)
-    width = plan["speed_width"]
+    data = load_encoded(spec)
+    width, quick = config.width, config.quick
     seed_everything(0)
-    fat = build_model("fat", data.schema, model_overrides("fat", width))
-    transformer = build_model("transformer", data.schema, model_overrides("transformer", width))
+    fat = build_model("fat", data.schema, model_overrides("fat", width), registry=MODELS)
+    transformer = build_model(
+        "transformer", data.schema, model_overrides("transformer", width), registry=MODELS
+    )
     assert isinstance(fat, FieldAwareTransformer)
     served = fat.export()
     bs, steps, reps = 1024, (3 if quick else 10), (5 if quick else 30)
@@ -333,14 +338,10 @@ def speed(data: EncodedData, plan: dict[str, Any], threads: int, quick: bool) ->
             opts[id(model)].step()
 
     candidates = data.test.batch(slice(0, 1000))
-
-    def score(model: Any) -> Any:
-        return lambda: model(candidates)
-
     train_times: dict[str, list[float]] = {"fat": [], "transformer": []}
     for _ in range(2 if quick else 3):  # interleave to share the machine's load fairly
         for name, model in (("fat", fat), ("transformer", transformer)):
-            train_times[name].append(_median_seconds(lambda m=model: train_steps(m), 1))
+            train_times[name].append(best_of(lambda m=model: train_steps(m), repeats=1, warmup=0))
     fat.eval()
     transformer.eval()
     latency: dict[str, list[float]] = {"fat (hypernetwork)": [], "fat (exported)": [], "transformer": []}
@@ -351,10 +352,10 @@ def speed(data: EncodedData, plan: dict[str, Any], threads: int, quick: bool) ->
                 ("fat (exported)", served),
                 ("transformer", transformer),
             ):
-                latency[name].append(_median_seconds(score(model), reps))
+                latency[name].append(best_of(lambda m=model: m(candidates), repeats=reps, warmup=1))
     return {
         "width": width,
-        "threads": threads,
+        "threads": torch.get_num_threads(),
         "batch_size": bs,
         "train_samples_per_s": {k: steps * bs / min(v) for k, v in train_times.items()},
         "latency_ms_1000": {k: 1000 * min(v) for k, v in latency.items()},
@@ -449,7 +450,10 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
                 img / f"true_pairs_{key}.png", res["strengths"], res["fields"], "generator S_ij (true pairs)"
             )
     if cmp_blocks:
-        text = f"_Generated by `python benchmarks/fat.py` ({mode}); numbers are test-split mean ± std over seeds._\n\n"
+        text = (
+            f"_Generated by `python benchmarks/fat.py` ({mode}); numbers are test-split mean ± std over seeds. "
+            f"{results.get('machine', '')}_\n\n"
+        )
         update_markdown_section(fat_md, "fat-comparison", text + "\n".join(cmp_blocks))
     heat = []
     for key, res in results.get("comparison", {}).items():
@@ -613,98 +617,66 @@ def write_reports(results: dict[str, Any], docs: Path, quick: bool) -> None:
         )
 
 
-def main() -> int:
+SECTIONS = ("comparison", "movielens", "speed", "scaling", "ablation")
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run (< 90 s), writes outside docs/")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
     parser.add_argument(
         "--sections",
-        default="comparison,movielens,speed,scaling,ablation",
-        help="comma-separated: comparison (synthetic), movielens, speed, scaling, ablation ('' = report only)",
+        default=",".join(SECTIONS),
+        help="comma-separated sections to compute; the report also uses every cached section",
     )
-    parser.add_argument(
-        "--models",
-        default=",".join(MODELS),
-        help="shard: only these models (comparison/scaling); a subset writes the run cache, not the report",
-    )
-    parser.add_argument(
-        "--widths", default=None, help="shard only: scaling widths to train (default: the plan's widths)"
-    )
-    parser.add_argument(
-        "--docs", default=None, help="docs folder (default docs/, or runs/bench/fat-quick/ with --quick)"
-    )
-    args = parser.parse_args()
+    add_runner_args(parser)
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
     os.environ.setdefault("MERCATO_NO_PROGRESS", "1")
+    if args.threads is None:
+        args.threads = 1
     torch.set_num_threads(args.threads)
     plan = QUICK if args.quick else FULL
-    docs = (
-        Path(args.docs)
-        if args.docs
-        else (ROOT / "runs" / "bench" / "fat-quick" if args.quick else ROOT / "docs")
-    )
-    cache = ROOT / "runs" / "bench" / ("fat-quick" if args.quick else "fat")  # one JSON per section
-    run_dir = cache / "runs"  # one JSON per training run
-    if args.quick and run_dir.is_dir():  # the smoke run always trains
-        for f in run_dir.glob("*.json"):
-            f.unlink()
+    exp = Experiment.from_args("fat", args, code=CODE, repo=ROOT)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = set(models) - set(MODELS)
+    unknown = set(sections) - set(SECTIONS)
     if unknown:
-        parser.error(f"unknown models {sorted(unknown)}; valid: {MODELS}")
-    shard = set(models) != set(MODELS)
-    if args.widths:
-        if not shard:
-            parser.error("--widths only with a --models subset (a shard that writes no report)")
-        plan = {**plan, "widths": [int(w) for w in args.widths.split(",")]}
-    start = time.perf_counter()
-
-    def save(section: str, value: Any) -> None:
-        if value is not None and not shard:
-            atomic_write_json(
-                cache / f"{section}.json", {"plan": plan, "threads": args.threads, section: value}
-            )
-        if shard:
-            return
-        results: dict[str, Any] = {"plan": plan}
-        for name in ("comparison", "movielens", "speed", "scaling", "ablation"):
-            path = cache / f"{name}.json"
-            if path.is_file():
-                results[name] = json.loads(path.read_text())[name]
-        if "movielens" in results:
-            results.setdefault("comparison", {})["movielens"] = results.pop("movielens")
-        write_reports(results, docs, args.quick)
-
-    if not sections:
-        save("report", None)
-        return 0
-    synthetic = load_synthetic(plan)  # the same seeded data in every process
-    log.info("synthetic: %d train rows, Bayes AUC %.4f", len(synthetic.train), synthetic.bayes_auc)
+        parser.error(f"unknown sections {sorted(unknown)}; valid: {list(SECTIONS)}")
+    models = list(MODELS)
+    syn = synthetic_spec(plan)
+    results: dict[str, Any] = {"plan": plan}
     if "comparison" in sections:
-        cmp = tuned_comparison(run_dir, synthetic, plan, plan["trainer"], models, args.threads, "cmp")
-        save("comparison", {"synthetic": cmp})
-    if "scaling" in sections:
-        rows = plan["scaling_rows"]
-        t = synthetic.train
-        head = CTRTensors(t.sparse[:rows], t.multihot[:rows], t.label[:rows], t.user[:rows])
-        sub = dataclasses.replace(synthetic, train=head)
-        save("scaling", scaling(run_dir, sub, plan, models, args.threads))
-    if "movielens" in sections:
-        ml = load_movielens(plan, args.quick)
-        save("movielens", tuned_comparison(run_dir, ml, plan, plan["ml_trainer"], models, args.threads, "ml"))
-    if "ablation" in sections and "fat" in models:
-        fat_lr, _ = lr_search(
-            run_dir, synthetic, "fat", plan["width"], plan["trainer"], plan["lrs"], args.threads, "cmp"
+        results.setdefault("comparison", {})["synthetic"] = tuned_comparison(
+            exp, syn, plan, plan["trainer"], models, "cmp"
         )
-        save("ablation", ablation(run_dir, synthetic, plan, fat_lr, args.threads))
-    if "speed" in sections and not shard:
-        save("speed", speed(synthetic, plan, args.threads, args.quick))
-    log.info("done in %.0f s; results in %s and %s", time.perf_counter() - start, cache, docs)
+    if "scaling" in sections:
+        results["scaling"] = scaling(exp, synthetic_spec(plan, head=plan["scaling_rows"]), plan, models)
+    if "movielens" in sections:
+        ml = tuned_comparison(exp, movielens_spec(plan, args.quick), plan, plan["ml_trainer"], models, "ml")
+        results.setdefault("comparison", {})["movielens"] = ml
+    if "ablation" in sections:
+        results["ablation"] = ablation(exp, syn, plan)
+    if "speed" in sections and exp.in_shard("speed"):
+        got = exp.run(
+            [Run("speed", speed_run, SpeedConfig(plan["speed_width"], args.quick), syn, group="speed")]
+        )
+        results["speed"] = got.get("speed")
+    if not exp.complete:
+        log.info("shard done (%d runs computed); run without --shard to write the report", len(exp.computed))
+        return 0
+    results["comparison"] = {k: v for k, v in results.get("comparison", {}).items() if v is not None}
+    results = {k: v for k, v in results.items() if v is not None}
+    results["machine"] = machine_line(exp.all_meta())
+    exp.write_json("results.json", results)
+    write_reports(results, exp.out_path("docs"), args.quick)
+    log.info(
+        "done: %d runs computed, %d served from the cache; wall time of all runs %.0f s",
+        len(exp.computed),
+        len(exp.declared) - len(exp.computed),
+        exp.wall_seconds(),
+    )
     return 0
 
 

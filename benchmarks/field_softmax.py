@@ -1,74 +1,94 @@
 """Field-attention softmax: ``mercato.ctr.attention.field_softmax`` vs ``torch.softmax``, forward + backward.
 
 The attention of FAT, the Transformer and AutoInt normalises rows of F ~ 10-40 field scores. This measures both
-softmaxes side by side in one process (interleaved, median of repeats, 1 thread) on ``(B, H, F, F)`` scores and
-writes the ratio into docs/ctr.md.
+softmaxes side by side in one process (interleaved, fastest of repeats, 1 thread) on ``(B, H, F, F)`` scores and
+writes the ratio into docs/ctr.md. One cached run of the experiment runner per shape (``--rerun`` to remeasure).
 
     python benchmarks/field_softmax.py           # full: B = 2048, H = 4, F in {10, 14, 24, 40}; updates docs/ctr.md
-    python benchmarks/field_softmax.py --quick   # a few repeats, prints only
+    python benchmarks/field_softmax.py --quick   # a few repeats, small batch; writes under runs/bench/
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from mercato.core.results import markdown_table, update_markdown_section
+from mercato.core.experiments import Experiment, Run, add_runner_args, best_of, machine_line
+from mercato.core.results import markdown_table
 from mercato.ctr.attention import field_softmax
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def fwd_bwd_seconds(fn: Callable[[torch.Tensor], torch.Tensor], scores: torch.Tensor) -> float:
-    x = scores.detach().requires_grad_()
-    start = time.perf_counter()
-    fn(x).square().sum().backward()
-    return time.perf_counter() - start
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    batch: int
+    heads: int
+    fields: int
+    repeats: int
 
 
-def main() -> int:
+def fwd_bwd(fn: Callable[[torch.Tensor], torch.Tensor], scores: torch.Tensor) -> Callable[[], None]:
+    def step() -> None:
+        x = scores.detach().requires_grad_()
+        fn(x).square().sum().backward()
+
+    return step
+
+
+def measure(shape: Shape, _: Any) -> dict[str, Any]:
+    """Forward + backward seconds of both softmaxes, interleaved so load changes hit both alike."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    scores = torch.randn(shape.batch, shape.heads, shape.fields, shape.fields)
+    ref: Callable[[torch.Tensor], torch.Tensor] = lambda s: torch.softmax(s, dim=-1)  # noqa: E731
+    torch.testing.assert_close(field_softmax(scores), ref(scores))
+    times: dict[str, list[float]] = {"torch": [], "ours": []}
+    for _ in range(shape.repeats):
+        times["torch"].append(best_of(fwd_bwd(ref, scores), repeats=1, warmup=0))
+        times["ours"].append(best_of(fwd_bwd(field_softmax, scores), repeats=1, warmup=0))
+    return {"torch_s": min(times["torch"]), "ours_s": min(times["ours"])}
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="few repeats, small batch; no docs")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
+    add_runner_args(parser)
+    args = parser.parse_args(argv)
     batch, reps, fields = (256, 5, [10]) if args.quick else (2048, 30, [10, 14, 24, 40])
-    ours = field_softmax
-    ref: Callable[[torch.Tensor], torch.Tensor] = lambda s: torch.softmax(s, dim=-1)  # noqa: E731
+    exp = Experiment.from_args("field_softmax", args, code=("mercato.core", "mercato.ctr"), repo=ROOT)
+    shapes = [Shape(batch, 4, f, reps) for f in fields]
+    got = exp.run([Run(f"F{s.fields}", measure, s) for s in shapes])
+    if not exp.complete:
+        return 0
     rows = []
-    for f in fields:
-        scores = torch.randn(batch, 4, f, f)
-        torch.testing.assert_close(ours(scores), ref(scores))
-        times: dict[str, list[float]] = {"torch": [], "ours": []}
-        for _ in range(reps):  # interleaved, so load changes hit both alike
-            times["torch"].append(fwd_bwd_seconds(ref, scores))
-            times["ours"].append(fwd_bwd_seconds(ours, scores))
-        t_ref, t_ours = statistics.median(times["torch"]), statistics.median(times["ours"])
+    for s in shapes:
+        r = got[f"F{s.fields}"]
+        t_ref, t_ours = r["torch_s"], r["ours_s"]
         rows.append(
             [
-                f"({batch}, 4, {f}, {f})",
+                f"({s.batch}, {s.heads}, {s.fields}, {s.fields})",
                 f"{1000 * t_ref:.2f}",
                 f"{1000 * t_ours:.2f}",
                 f"{t_ref / t_ours:.2f}",
             ]
         )
         print(
-            f"F={f}: torch.softmax {1000 * t_ref:.2f} ms, field_softmax {1000 * t_ours:.2f} ms, x{t_ref / t_ours:.2f}"
+            f"F={s.fields}: torch.softmax {1000 * t_ref:.2f} ms, field_softmax {1000 * t_ours:.2f} ms, "
+            f"x{t_ref / t_ours:.2f}"
         )
-    if not args.quick:
-        body = (
-            "_Generated by `python benchmarks/field_softmax.py`: forward + backward, median of "
-            f"{reps} interleaved repeats, 1 CPU thread, shared machine._\n\n"
-            + markdown_table(["scores shape", "torch.softmax (ms)", "field_softmax (ms)", "speed-up"], rows)
-        )
-        update_markdown_section(ROOT / "docs" / "ctr.md", "field-softmax", body)
+    body = (
+        "_Generated by `python benchmarks/field_softmax.py`: forward + backward, fastest of "
+        f"{reps} interleaved repeats, 1 CPU thread, shared machine. {machine_line(exp.all_meta())}_\n\n"
+        + markdown_table(["scores shape", "torch.softmax (ms)", "field_softmax (ms)", "speed-up"], rows)
+    )
+    exp.report({"docs/ctr.md": {"field-softmax": body}})
     return 0
 
 

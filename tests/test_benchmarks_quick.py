@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
 
 
-def _run(script: str, *args: str, timeout: int = 600) -> None:
+def _run(script: str, *args: str, timeout: int = 600) -> str:
     env = {**os.environ, "MERCATO_NO_PROGRESS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), "--quick", *args],
@@ -29,14 +29,32 @@ def _run(script: str, *args: str, timeout: int = 600) -> None:
         timeout=timeout,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def _cache_files(root: Path) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime for p in root.rglob("cache/*.json")}
+
+
+def _assert_served_from_cache(script: str, root: Path, *args: str) -> None:
+    """A second identical run computes nothing: every result comes from the runner's cache."""
+    before = _cache_files(root)
+    assert before, f"{script}: no cached runs under {root}"
+    log = _run(script, "--root", str(root), *args)
+    assert "runs to compute" not in log, log[-2000:]
+    assert _cache_files(root) == before
 
 
 def test_ctr_baselines_quick(tmp_path: Path) -> None:
     out = tmp_path / "ctr.json"
-    _run("ctr_baselines.py", "--threads", "1", "--out", str(out))
+    root = tmp_path / "bench"
+    _run("ctr_baselines.py", "--threads", "1", "--out", str(out), "--root", str(root))
     rows = json.loads(out.read_text())
     assert {r["model"] for r in rows} == {"LR", "FM", "DeepFM", "DCNv2"}
     assert all(0.55 < r["auc"] < 1.0 for r in rows)
+    page = (root / "ctr_baselines-quick" / "docs" / "results.md").read_text()
+    assert "lr 0.001, batch_size 4096, epochs 1" in page and "Machine: " in page  # rendered from the configs
+    _assert_served_from_cache("ctr_baselines.py", root, "--threads", "1")
 
 
 def test_isadre_quick(tmp_path: Path) -> None:
@@ -88,12 +106,16 @@ def test_isadre_horizon_quick(tmp_path: Path) -> None:
 
 
 def test_fat_quick(tmp_path: Path) -> None:
-    _run("fat.py", "--docs", str(tmp_path))
-    page = (tmp_path / "fat.md").read_text()
+    root = tmp_path / "bench"
+    _run("fat.py", "--root", str(root))
+    docs = root / "fat-quick" / "docs"
+    page = (docs / "fat.md").read_text()
     for block in ("fat-comparison", "fat-scaling", "fat-speed", "fat-heatmap", "fat-ablation"):
         assert f"mercato:begin {block}" in page, block
     assert "| fat |" in page and "Bayes-optimal" in page
-    assert (tmp_path / "img" / "fat" / "scaling.png").stat().st_size > 1000
+    assert (docs / "img" / "fat" / "scaling.png").stat().st_size > 1000
+    assert "mercato:begin fat " in (docs / "results.md").read_text()
+    _assert_served_from_cache("fat.py", root)
 
 
 def test_reczero_quick(tmp_path: Path) -> None:
@@ -104,16 +126,11 @@ def test_reczero_quick(tmp_path: Path) -> None:
     assert res["speed"]["ours_mean"] > 0 and res["speed"]["stock_mean"] > 0
 
 
-def test_field_softmax_quick() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "field_softmax.py"), "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "torch.softmax" in proc.stdout and "field_softmax" in proc.stdout
+def test_field_softmax_quick(tmp_path: Path) -> None:
+    log = _run("field_softmax.py", "--root", str(tmp_path))
+    assert "torch.softmax" in log and "field_softmax" in log
+    assert "| (256, 4, 10, 10) |" in (tmp_path / "field_softmax-quick" / "docs" / "ctr.md").read_text()
+    _assert_served_from_cache("field_softmax.py", tmp_path)
 
 
 def test_isadre_budget_quick(tmp_path: Path) -> None:

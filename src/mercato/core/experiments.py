@@ -231,8 +231,8 @@ def machine_line(meta: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> str:
     load = f"{min(loads):.1f}" if len(set(loads)) <= 1 else f"{min(loads):.1f}-{max(loads):.1f}"
     gpu = ", CUDA available" if m.get("cuda") else ""
     return (
-        f"Machine: {m.get('cpu_count')} CPU cores ({m.get('machine')}{gpu}), torch {m.get('torch')} with "
-        f"{'/'.join(map(str, threads))} threads, Python {m.get('python')}; 1-min load average at run start "
+        f"Machine: {m.get('cpu_count')} CPU cores ({m.get('machine')}{gpu}), torch {m.get('torch')} "
+        f"({'/'.join(map(str, threads))} threads), Python {m.get('python')}; 1-min load average at run start "
         f"{load}."
     )
 

@@ -19,7 +19,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,30 +37,24 @@ from mercato.core.config import (
 )
 from mercato.core.plots import save_heatmap
 from mercato.core.runs import atomic_write_json, atomic_write_text, make_run_dir, write_config, write_metrics
-from mercato.ctr.autoint import AutoInt, AutoIntConfig
-from mercato.ctr.base import CTRModel
-from mercato.ctr.baselines import DCNv2, DCNv2Config, DeepFM, DeepFMConfig
-from mercato.ctr.cli import load_data
+from mercato.ctr.experiment import (
+    CTRDataSpec,
+    EncodedData,
+    build_model,
+    encode_data,
+    load_splits,
+    train_model,
+)
 from mercato.ctr.schema import CTRTensors, FeatureSchema
 from mercato.ctr.trainer import CTRTrainer, TrainerConfig
-from mercato.ctr.transformer import TransformerCTR, TransformerCTRConfig
 from mercato.data import CTRSplits, DataError
-from mercato.data.synthetic import field_interaction_data
 from mercato.fat.config import FATConfig
+from mercato.fat.experiment import MODELS
 from mercato.fat.model import FieldAwareTransformer
 
-__all__ = ["MODELS", "EncodedData", "RunConfig", "encode_data", "get_data", "main", "train_model"]
+__all__ = ["RunConfig", "get_data", "main"]
 
 log = logging.getLogger(__name__)
-
-MODELS: dict[str, tuple[type[CTRModel], type]] = {
-    "fat": (FieldAwareTransformer, FATConfig),
-    "transformer": (TransformerCTR, TransformerCTRConfig),
-    "autoint": (AutoInt, AutoIntConfig),
-    "dcnv2": (DCNv2, DCNv2Config),
-    "deepfm": (DeepFM, DeepFMConfig),
-}
-
 
 RunConfig = merge_config_classes("FATRunConfig", FATConfig, TrainerConfig)
 
@@ -75,75 +68,29 @@ def split_run_config(flat: Any) -> tuple[FATConfig, TrainerConfig]:
     return fat, trainer
 
 
-@dataclasses.dataclass
-class EncodedData:
-    """A data set encoded for training, with its Bayes ceiling when it is synthetic."""
-
-    name: str
-    schema: FeatureSchema
-    train: CTRTensors
-    valid: CTRTensors
-    test: CTRTensors
-    bayes_auc: float | None = None
-    bayes_logloss: float | None = None
-    strengths: np.ndarray | None = None  # synthetic: the true (F, F) pair strengths
-
-
 def get_data(spec: dict[str, Any]) -> tuple[CTRSplits, dict[str, Any]]:
     """Load ``synthetic`` (seeded by ``split_seed``), ``ml-1m``/``ml-100k`` or a user's table; also extras."""
     if spec["data"] == "synthetic":
         fields = int(spec.get("synthetic_fields", 10))
-        syn = field_interaction_data(
-            num_fields=fields,
-            num_pairs=min(8, fields * (fields - 1)),
-            n_samples=spec.get("synthetic_rows", 200_000),
-            seed=spec.get("split_seed", 0),
+        synthetic = {
+            "num_fields": fields,
+            "num_pairs": min(8, fields * (fields - 1)),
+            "n_samples": spec.get("synthetic_rows", 200_000),
+        }
+        return load_splits(
+            CTRDataSpec("synthetic", synthetic=synthetic, split_seed=spec.get("split_seed", 0))
         )
-        extra = {"bayes_auc": syn.bayes_auc, "bayes_logloss": syn.bayes_logloss, "strengths": syn.strengths}
-        return syn.splits, extra
-    return load_data(spec), {}
-
-
-def encode_data(splits: CTRSplits, extra: dict[str, Any] | None = None) -> EncodedData:
-    """Fit the schema on train and encode the three splits."""
-    schema = FeatureSchema.fit(splits)
-    try:
-        enc = [schema.encode(getattr(splits, s)) for s in ("train", "valid", "test")]
-    except (KeyError, ValueError) as err:
-        raise DataError(f"{splits.name}: cannot encode the data: {err}") from err
-    return EncodedData(splits.name, schema, enc[0], enc[1], enc[2], **(extra or {}))
-
-
-def build_model(name: str, schema: FeatureSchema, overrides: dict[str, Any] | None = None) -> CTRModel:
-    """Instantiate model ``name`` of :data:`MODELS` with config ``overrides`` (unknown keys raise ConfigError)."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model '{name}'; valid models: {', '.join(MODELS)}")
-    cls, cfg_cls = MODELS[name]
-    return cls(schema, config_from_dict(cfg_cls, overrides or {}, source=name))  # type: ignore[call-arg]
-
-
-def train_model(
-    model: CTRModel,
-    data: EncodedData,
-    trainer_cfg: TrainerConfig,
-    output_dir: str | Path | None = None,
-    resume: bool = False,
-) -> dict[str, Any]:
-    """Train with :class:`CTRTrainer` and return test metrics, timings and the trainer's history."""
-    torch.manual_seed(trainer_cfg.seed)
-    trainer = CTRTrainer(model, trainer_cfg, data.train, data.valid, output_dir=output_dir)
-    start = time.perf_counter()
-    result = trainer.fit(resume=resume)
-    seconds = time.perf_counter() - start
-    test = trainer.evaluate(data.test)
-    return {
-        "test": test,
-        "valid": result.best_valid,
-        "train_seconds": seconds,
-        "epochs_run": result.epochs_run,
-        "best_epoch": result.best_epoch,
-        "params": sum(p.numel() for p in model.parameters()),
-    }
+    file_spec = CTRDataSpec(
+        spec["data"],
+        split_seed=spec.get("split_seed", 0),
+        categorical=tuple(spec.get("categorical") or ()),
+        numeric=tuple(spec.get("numeric") or ()),
+        multihot=tuple(spec.get("multihot") or ()),
+        label=spec.get("label", "label"),
+        user=spec.get("user", "user_id"),
+        time=spec.get("time"),
+    )
+    return load_splits(file_spec)
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -287,7 +234,7 @@ def _bench(argv: list[str]) -> int:
         aucs, lls = [], []
         for seed in [int(s) for s in args.seeds.split(",")]:
             torch.manual_seed(seed)
-            model = build_model(name, data.schema, {"embed_dim": args.width})
+            model = build_model(name, data.schema, {"embed_dim": args.width}, registry=MODELS)
             out = train_model(model, data, dataclasses.replace(trainer_cfg, seed=seed))
             aucs.append(out["test"]["auc"])
             lls.append(out["test"]["logloss"])
