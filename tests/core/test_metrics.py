@@ -42,14 +42,14 @@ def test_gauc_is_count_weighted_mean_of_per_user_auc(tied_binary):
         if 0 < y[m].sum() < m.sum():
             num += skm.roc_auc_score(y[m], p[m]) * m.sum()
             den += m.sum()
-    assert M.gauc(users, y, p) == pytest.approx(num / den, abs=1e-9)
+    assert M.gauc(y, p, groups=users) == pytest.approx(num / den, abs=1e-9)
 
 
 def test_gauc_skips_single_class_users():
     users = np.array([1, 1, 2, 2, 2])
     y = np.array([1, 0, 1, 1, 1])
     p = np.array([0.9, 0.1, 0.2, 0.3, 0.4])
-    assert M.gauc(users, y, p) == 1.0  # user 2 has only positives and is ignored
+    assert M.gauc(y, p, groups=users) == 1.0  # user 2 has only positives and is ignored
 
 
 def test_ndcg_matches_sklearn_without_ties():
@@ -85,3 +85,22 @@ def test_degenerate_inputs_raise_instead_of_nan():
         M.logloss([1, 0], [np.nan, 0.2])
     with pytest.raises(ValueError, match="values"):
         M.rmse([1, 2, 3], [1, 2])
+
+
+def test_gauc_groups_are_keyword_only_so_the_old_order_fails():
+    users = np.array([1, 1, 2, 2])
+    y = np.array([1.0, 0.0, 0.0, 1.0])
+    p = np.array([0.9, 0.1, 0.2, 0.8])
+    with pytest.raises(TypeError):
+        M.gauc(users, y, p)  # type: ignore[misc]  # the swapped order used to return a wrong number
+    assert M.gauc(y, p, groups=users) == 1.0
+
+
+def test_auc_and_gauc_refuse_fractional_labels():
+    with pytest.raises(ValueError, match="fractional values such as 0.3"):
+        M.auc([0.0, 0.3, 1.0], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="non-binary values such as 2"):
+        M.auc([0, 2, 1], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="GAUC needs a binary y_true"):
+        M.gauc([0.0, 0.5, 1.0, 0.0], [0.1, 0.2, 0.3, 0.4], groups=[1, 1, 2, 2])
+    assert M.auc([True, False, True], [0.9, 0.1, 0.8]) == 1.0  # booleans are binary

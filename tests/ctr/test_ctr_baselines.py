@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from mercato.ctr import CTRModel, FeatureSchema
+from mercato.ctr.autoint import AutoIntConfig
 from mercato.ctr.baselines import FM, LR, DCNv2, DCNv2Config, DeepFM, DeepFMConfig, FMConfig, LRConfig
+from mercato.ctr.transformer import TransformerCTRConfig
 from mercato.data import CTRSplits
 
 MODELS: list[tuple[type[CTRModel], Any]] = [
@@ -87,3 +89,25 @@ def test_deepfm_is_fm_plus_dnn(schema: FeatureSchema) -> None:
         fm.linear.load_state_dict(model.linear.state_dict())
         fm.embedding.load_state_dict(model.embedding.state_dict())
         assert torch.allclose(model(batch), fm(batch) + 0.25)
+
+
+@pytest.mark.parametrize(
+    ("cls", "key", "value"),
+    [
+        (FMConfig, "embed_dim", 0),
+        (DeepFMConfig, "embed_dim", 0),
+        (DeepFMConfig, "dropout", 1.5),
+        (DeepFMConfig, "hidden_units", (8, 0)),
+        (DCNv2Config, "embed_dim", 0),
+        (DCNv2Config, "dropout", -0.1),
+        (DCNv2Config, "low_rank", 0),
+        (AutoIntConfig, "embed_dim", 0),
+        (AutoIntConfig, "dropout", 1.5),
+        (TransformerCTRConfig, "embed_dim", 0),
+        (TransformerCTRConfig, "dropout", 1.0),
+        (LRConfig, "init_std", -1.0),
+    ],
+)
+def test_model_configs_validate_values_naming_the_key(cls: type, key: str, value: object) -> None:
+    with pytest.raises(ValueError, match=rf"^{key} must "):
+        cls(**{key: value})

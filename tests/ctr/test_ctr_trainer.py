@@ -114,7 +114,7 @@ def test_evaluate_agrees_with_core_metrics(schema: FeatureSchema, splits: CTRSpl
     got = trainer.evaluate(valid)
     y, u = valid.label.numpy(), valid.user.numpy()
     assert got["auc"] == pytest.approx(auc(y, prob), abs=1e-9)
-    assert got["gauc"] == pytest.approx(gauc(u, y, prob), abs=1e-9)
+    assert got["gauc"] == pytest.approx(gauc(y, prob, groups=u), abs=1e-9)
     assert got["logloss"] == pytest.approx(logloss(y, prob), abs=1e-6)
     assert np.allclose(trainer.predict(valid), prob, atol=1e-6)
     assert trainer.predict(valid).shape == (len(valid),)
@@ -167,3 +167,75 @@ def test_cuda_without_gpu_is_a_clear_error(schema: FeatureSchema, splits: CTRSpl
     train, valid = _tensors(schema, splits)
     with pytest.raises(ValueError, match="CUDA is not available"):
         CTRTrainer(LR(schema), TrainerConfig(device="cuda"), train, valid)
+
+
+def _killed_run(schema: FeatureSchema, splits: CTRSplits, out: Path) -> TrainerConfig:
+    train, valid = _tensors(schema, splits)
+    cfg = TrainerConfig(epochs=2, batch_size=16, lr=1e-2, checkpoint_every_steps=2, progress=False)
+    CTRTrainer(_deepfm(schema), cfg, train, valid, out).fit(stop_after_steps=3)
+    return cfg
+
+
+def test_fit_without_resume_refuses_to_overwrite_a_checkpoint(
+    schema: FeatureSchema, splits: CTRSplits, tmp_path: Path
+) -> None:
+    cfg = _killed_run(schema, splits, tmp_path)
+    train, valid = _tensors(schema, splits)
+    with pytest.raises(ValueError, match="pass resume=True"):
+        CTRTrainer(_deepfm(schema), cfg, train, valid, tmp_path).fit()
+
+
+def test_resume_with_a_changed_config_names_the_keys(
+    schema: FeatureSchema, splits: CTRSplits, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    cfg = _killed_run(schema, splits, tmp_path)
+    train, valid = _tensors(schema, splits)
+    changed = dataclasses.replace(cfg, lr=0.5, batch_size=8, epochs=5, progress=True)
+    with pytest.raises(ValueError, match=r"training config differs.*batch_size: 16 -> 8; lr: 0.01 -> 0.5$"):
+        CTRTrainer(_deepfm(schema), changed, train, valid, tmp_path).fit(resume=True)
+    # epochs / progress may change on resume (they do not change the updates made so far)
+    more = dataclasses.replace(cfg, epochs=3, progress=True)
+    assert CTRTrainer(_deepfm(schema), more, train, valid, tmp_path).fit(resume=True).epochs_run == 3
+    other = DeepFM(schema, DeepFMConfig(embed_dim=4, hidden_units=(8,), dropout=0.1))
+    with pytest.raises(ValueError, match=r"model config differs: dropout: 0.2 -> 0.1"):
+        CTRTrainer(other, more, train, valid, tmp_path).fit(resume=True)
+    with pytest.raises(
+        ValueError, match="holds a mercato.ctr.baselines.DeepFM, not a mercato.ctr.baselines.LR"
+    ):
+        CTRTrainer(LR(schema), more, train, valid, tmp_path).fit(resume=True)
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "state.json", "optimizer.safetensors"])
+def test_resume_from_a_truncated_checkpoint_names_the_file(
+    schema: FeatureSchema, splits: CTRSplits, tmp_path: Path, name: str
+) -> None:
+    cfg = _killed_run(schema, splits, tmp_path)
+    path = tmp_path / "checkpoint" / name
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    train, valid = _tensors(schema, splits)
+    with pytest.raises(ValueError, match=str(path)):
+        CTRTrainer(_deepfm(schema), cfg, train, valid, tmp_path).fit(resume=True)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("epochs", 0, "epochs must be >= 1, got 0"),
+        ("epochs", -1, "epochs must be >= 1, got -1"),
+        ("lr", 0.0, "lr must be > 0, got 0.0"),
+        ("patience", -1, "patience must be >= 0, got -1"),
+        ("batch_size", 0, "batch_size must be >= 1, got 0"),
+        ("max_grad_norm", float("nan"), "max_grad_norm must be >= 0"),
+    ],
+)
+def test_trainer_config_validates_values(key: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainerConfig(**{key: value})  # type: ignore[arg-type]
+
+
+def test_empty_validation_split_is_refused_before_training(schema: FeatureSchema, splits: CTRSplits) -> None:
+    train, valid = _tensors(schema, splits)
+    with pytest.raises(ValueError, match="validation split is empty"):
+        CTRTrainer(LR(schema), TrainerConfig(progress=False), train, valid.subset(slice(0, 0)))

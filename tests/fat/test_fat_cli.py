@@ -69,3 +69,21 @@ def test_bad_input_gives_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFix
     with pytest.raises(SystemExit):
         main(["eval", "--run-dir", str(tmp_path)])
     assert "not a finished FAT run folder" in capsys.readouterr().err
+
+
+def test_rerun_and_bad_values_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MERCATO_NO_PROGRESS", "1")
+    with pytest.raises(SystemExit):
+        main(["train", *TINY, *SMALL, "--dropout", "1.5", "--output-dir", str(tmp_path / "bad")])
+    assert "dropout must lie in [0, 1), got 1.5" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    run = tmp_path / "run"
+    assert main(["train", *TINY, *SMALL, "--output-dir", str(run)]) == 0
+    with pytest.raises(SystemExit):
+        main(["train", *TINY, *SMALL, "--output-dir", str(run)])
+    assert "already holds the checkpoint" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", *TINY, *SMALL, "--lr", "0.5", "--resume", "--output-dir", str(run)])
+    assert "lr: 0.001 -> 0.5" in capsys.readouterr().err

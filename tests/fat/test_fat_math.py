@@ -90,3 +90,12 @@ def test_every_config_field_has_a_help_comment() -> None:
     for name in FATConfig.__dataclass_fields__:
         assert f"--{name.replace('_', '-')} (" in text, name
     assert "M, shared bases" in text
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("embed_dim", 0), ("dropout", 1.5), ("num_layers", 0), ("head_units", (4, 0)), ("ffn_dim", 0)],
+)
+def test_config_validates_values_naming_the_key(key: str, value: object) -> None:
+    with pytest.raises(ValueError, match=rf"^{key} must "):
+        FATConfig(**{key: value})  # type: ignore[arg-type]

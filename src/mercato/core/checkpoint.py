@@ -24,9 +24,13 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-__all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = ["Checkpoint", "CheckpointError", "load_checkpoint", "save_checkpoint"]
 
 logger = logging.getLogger(__name__)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder whose files are truncated, corrupt or inconsistent (the message names the file)."""
 
 
 @dataclass
@@ -122,14 +126,21 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     folder = Path(path)
     if not (folder / "model.safetensors").is_file() or not (folder / "state.json").is_file():
         raise FileNotFoundError(f"{folder}: not a mercato checkpoint (model.safetensors/state.json missing)")
-    meta = json.loads((folder / "state.json").read_text())
-    model_state = load_file(str(folder / "model.safetensors"))
-    opt_tensors = (
-        load_file(str(folder / "optimizer.safetensors"))
-        if (folder / "optimizer.safetensors").exists()
-        else {}
-    )
-    optimizer_state = _unflatten_optimizer(opt_tensors, meta["optimizer"]) if "optimizer" in meta else None
+    try:
+        meta = json.loads((folder / "state.json").read_text())
+        if not isinstance(meta, dict):
+            raise ValueError("expected a JSON object")
+    except (ValueError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{folder / 'state.json'}: unreadable checkpoint state ({err})") from err
+    model_state = _load_tensors(folder / "model.safetensors")
+    opt_path = folder / "optimizer.safetensors"
+    opt_tensors = _load_tensors(opt_path) if opt_path.exists() else {}
+    try:
+        optimizer_state = (
+            _unflatten_optimizer(opt_tensors, meta["optimizer"]) if "optimizer" in meta else None
+        )
+    except (KeyError, ValueError, TypeError) as err:
+        raise CheckpointError(f"{opt_path}: optimizer state does not match state.json ({err})") from err
     return Checkpoint(
         model_state=model_state,
         optimizer_state=optimizer_state,
@@ -139,6 +150,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             opt_tensors[k] for k in sorted((k for k in opt_tensors if k.startswith("rng.cuda.")), key=_index)
         ],
     )
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file; a truncated or corrupt one raises :class:`CheckpointError` naming it."""
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors raises its own SafetensorError (and OSError) on bad files
+        raise CheckpointError(f"{path}: unreadable (truncated or corrupt?) tensor file ({err})") from err
 
 
 def _index(key: str) -> int:

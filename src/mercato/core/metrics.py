@@ -31,9 +31,24 @@ def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]
     return t, p
 
 
+def _check_binary(t: np.ndarray, what: str) -> None:
+    """Refuse a ``y_true`` that is not 0/1: AUC of fractional labels would silently threshold them."""
+    bad = t[(t != 0) & (t != 1)]
+    if bad.size:
+        kind = "fractional" if np.all((bad > 0) & (bad < 1)) else "non-binary"
+        raise ValueError(
+            f"{what} needs a binary y_true (0/1) but got {kind} values such as {bad[0]:g}; "
+            "binarise fractional labels first (e.g. y > 0 or y >= 0.5)"
+        )
+
+
 def auc(y_true: ArrayLike, y_score: ArrayLike) -> float:
-    """Area under the ROC curve (Mann-Whitney U with average ranks, so tied scores count 1/2)."""
+    """Area under the ROC curve (Mann-Whitney U with average ranks, so tied scores count 1/2).
+
+    ``y_true`` must hold 0/1 values only; fractional labels raise ``ValueError`` (binarise them first).
+    """
     t, s = _pair(y_true, y_score)
+    _check_binary(t, "AUC")
     pos = t > 0.5
     n_pos = int(pos.sum())
     n_neg = t.size - n_pos
@@ -43,12 +58,17 @@ def auc(y_true: ArrayLike, y_score: ArrayLike) -> float:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
-def gauc(user_ids: ArrayLike, y_true: ArrayLike, y_score: ArrayLike) -> float:
-    """Group AUC: per-user AUC weighted by the user's sample count, over users with both classes."""
+def gauc(y_true: ArrayLike, y_score: ArrayLike, *, groups: ArrayLike) -> float:
+    """Group AUC: per-group (per-user) AUC weighted by the group's sample count, over groups with both classes.
+
+    ``groups`` is keyword-only, so a call in the old ``gauc(user_ids, y_true, y_score)`` order fails instead
+    of returning a wrong number. ``y_true`` must be 0/1, as for :func:`auc`.
+    """
     t, s = _pair(y_true, y_score)
-    users = np.asarray(user_ids).reshape(-1)
+    _check_binary(t, "GAUC")
+    users = np.asarray(groups).reshape(-1)
     if users.shape != t.shape:
-        raise ValueError(f"user_ids has {users.size} values but y_true has {t.size}")
+        raise ValueError(f"groups has {users.size} values but y_true has {t.size}")
     order = np.argsort(users, kind="stable")
     users_sorted = users[order]
     boundaries = np.flatnonzero(users_sorted[1:] != users_sorted[:-1]) + 1

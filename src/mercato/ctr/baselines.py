@@ -20,6 +20,7 @@ from torch import nn
 
 from mercato.ctr.base import CTRModel
 from mercato.ctr.blocks import MLP, CrossNetV2, Norm, fm_interaction
+from mercato.ctr.checks import at_least, dropout_rate, positive_widths
 from mercato.ctr.embedding import FieldEmbedding
 from mercato.ctr.schema import FeatureSchema
 
@@ -32,6 +33,9 @@ class LRConfig:
 
     init_std: float = 1e-4  # std of the normal init of the per-value weights w
 
+    def __post_init__(self) -> None:
+        at_least(self, 0, "init_std")
+
 
 @dataclass
 class FMConfig:
@@ -39,6 +43,10 @@ class FMConfig:
 
     embed_dim: int = 16  # k in Rendle (2010), the factor width
     init_std: float = 1e-4  # std of the normal init of weights and factors
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "embed_dim")
+        at_least(self, 0, "init_std")
 
 
 @dataclass
@@ -51,6 +59,12 @@ class DeepFMConfig:
     activation: str = "relu"  # hidden activation
     norm: Norm = "none"  # none | batch | layer normalisation in the DNN
     init_std: float = 1e-4  # std of the normal init of embeddings
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "embed_dim")
+        at_least(self, 0, "init_std")
+        positive_widths(self, "hidden_units")
+        dropout_rate(self, "dropout")
 
 
 @dataclass
@@ -67,6 +81,12 @@ class DCNv2Config:
     low_rank: int | None = None  # r of the low-rank mixture (DCN-Mix, Eq. 3); None: full-rank W
     num_experts: int = 4  # K experts per cross layer when low_rank is set
     init_std: float = 1e-4  # std of the normal init of embeddings
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "embed_dim", "num_experts", "low_rank")
+        at_least(self, 0, "num_cross_layers", "init_std")
+        positive_widths(self, "hidden_units")
+        dropout_rate(self, "dropout")
 
 
 class LR(CTRModel):

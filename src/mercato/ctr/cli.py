@@ -11,6 +11,10 @@ Config keys of the model and of the trainer share one flat namespace (``--embed-
 the same keys in a YAML file given by ``--config``). A run folder holds ``config.yaml`` (those keys, reusable
 with ``--config``), ``run.json`` (model name and data source), ``schema.json``, ``checkpoint/``, ``best/`` and
 ``metrics.json``.
+
+A folder holding a checkpoint is never overwritten: rerun with ``--resume`` (refused when the model, the data
+or a training-relevant key differs from the run's, naming the keys) or pick a new ``--output-dir``. Errors
+found before training (bad config values, too few rows, no GPU) leave no run folder behind.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -37,7 +42,8 @@ from mercato.core.config import (
 )
 from mercato.core.runs import atomic_write_json, atomic_write_text, make_run_dir, write_config, write_metrics
 from mercato.ctr.base import CTRModel
-from mercato.ctr.baselines import FM, LR, DCNv2, DCNv2Config, DeepFM, DeepFMConfig, FMConfig, LRConfig
+from mercato.ctr.evaluation import RESUME_FREE_KEYS, config_differences
+from mercato.ctr.experiment import CTR_MODELS
 from mercato.ctr.schema import FeatureSchema
 from mercato.ctr.trainer import CTRTrainer, NonFiniteLossError, TrainerConfig
 from mercato.data import CTRSplits, DataError, ctr_from_table, movielens_ctr
@@ -46,12 +52,7 @@ __all__ = ["MODELS", "build_model", "load_data", "main", "split_config"]
 
 log = logging.getLogger(__name__)
 
-MODELS: dict[str, tuple[type[CTRModel], type]] = {
-    "lr": (LR, LRConfig),
-    "fm": (FM, FMConfig),
-    "deepfm": (DeepFM, DeepFMConfig),
-    "dcnv2": (DCNv2, DCNv2Config),
-}
+MODELS: dict[str, tuple[type[CTRModel], type]] = CTR_MODELS  # every model of mercato.ctr
 BUILTIN_DATA: dict[str, Literal["1m", "100k"]] = {"ml-1m": "1m", "ml-100k": "100k"}
 
 
@@ -64,8 +65,12 @@ def split_config(flat: Any, model_cfg: type) -> tuple[Any, TrainerConfig]:
     """Split a flat run config into the model config and the :class:`TrainerConfig`."""
     values = config_to_dict(flat)
     names = {f.name for f in dataclasses.fields(model_cfg)}
-    model: Any = config_from_dict(model_cfg, {k: v for k, v in values.items() if k in names})
-    trainer = config_from_dict(TrainerConfig, {k: v for k, v in values.items() if k not in names})
+    model: Any = config_from_dict(
+        model_cfg, {k: v for k, v in values.items() if k in names}, source="model config"
+    )
+    trainer = config_from_dict(
+        TrainerConfig, {k: v for k, v in values.items() if k not in names}, source="trainer config"
+    )
     return model, trainer
 
 
@@ -134,6 +139,52 @@ def _encode(splits: CTRSplits) -> tuple[FeatureSchema, Any, Any, Any]:
         raise DataError(f"{splits.name}: cannot encode the data: {err}") from err
 
 
+def _check_columns(spec: dict[str, Any]) -> None:
+    """Refuse a label column that is also given as a feature (the model would read its own label)."""
+    features = [*spec["categorical"], *spec["numeric"], *spec["multihot"]]
+    if spec["label"] in features:
+        fail(
+            f"column '{spec['label']}' is the label (--label) and cannot also be a feature; "
+            "remove it from --categorical/--numeric/--multihot"
+        )
+
+
+def _check_run_dir(run_dir: Path, args: argparse.Namespace, flat: Any, spec: dict[str, Any]) -> None:
+    """Refuse to overwrite a run folder's checkpoint, and a resume whose model, data or config differ."""
+    has_ckpt = (run_dir / "checkpoint" / "state.json").is_file()
+    if not args.resume:
+        if has_ckpt:
+            fail(
+                f"{run_dir} already holds the checkpoint of an earlier run; pass --resume to continue it, "
+                "or choose a new --output-dir"
+            )
+        return
+    if not (run_dir / "run.json").is_file() or not (run_dir / "config.yaml").is_file():
+        return  # nothing to resume from: start from scratch (the trainer logs it)
+    try:
+        saved_run = json.loads((run_dir / "run.json").read_text())
+        saved_model = saved_run["model"]
+    except (ValueError, KeyError) as err:
+        fail(f"{run_dir / 'run.json'}: unreadable run file ({err})")
+    if saved_model != args.model:
+        fail(
+            f"{run_dir} was trained with --model {saved_model}, not {args.model}; resume with the same model"
+        )
+    try:
+        saved: Any = load_config(type(flat), run_dir / "config.yaml")
+    except ConfigError as err:
+        fail(str(err))
+    diffs = config_differences(config_to_dict(saved), config_to_dict(flat), RESUME_FREE_KEYS)
+    data = _data_for_record(spec)
+    diffs += config_differences({k: saved_run.get(k) for k in spec}, {**spec, "data": data})
+    if diffs:
+        fail(f"cannot resume {run_dir}: the config differs from the run's: {'; '.join(diffs)}")
+
+
+def _data_for_record(spec: dict[str, Any]) -> str:
+    return spec["data"] if spec["data"] in BUILTIN_DATA else str(Path(spec["data"]).resolve())
+
+
 def _rows(metrics: dict[str, dict[str, float]], model: str) -> list[dict[str, Any]]:
     return [{"model": model, "split": split, **vals} for split, vals in metrics.items()]
 
@@ -154,30 +205,42 @@ def _train(argv: list[str]) -> int:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     flat: Any
     args, flat = parse_config(parser, argv, _flat_config_class(model_cls_cfg))
-    model_cfg, trainer_cfg = split_config(flat, model_cls_cfg)
-    spec = _data_spec(args)
-    try:  # everything that can fail on the user's data happens before the run folder is created
-        splits = load_data(spec)
-        schema, train, valid, test = _encode(splits)
-    except DataError as err:
+    try:
+        model_cfg, trainer_cfg = split_config(flat, model_cls_cfg)
+    except ConfigError as err:
         fail(str(err))
+    spec = _data_spec(args)
+    _check_columns(spec)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes and prints
     if distributed and args.output_dir is None:
         fail("under torchrun pass --output-dir so that every rank uses the same run folder")
+    if args.output_dir is not None:
+        _check_run_dir(Path(args.output_dir), args, flat, spec)
+    try:  # everything that can fail on the user's data happens before the run folder is created
+        splits = load_data(spec)
+        schema, train, valid, test = _encode(splits)
+        torch.manual_seed(trainer_cfg.seed)
+        model = build_model(args.model, schema, model_cfg)
+        trainer = CTRTrainer(model, trainer_cfg, train, valid)  # checks sizes, metrics and the device
+    except (DataError, ValueError) as err:
+        fail(str(err))
+    existed = args.output_dir is not None and Path(args.output_dir).exists()
+    existed = existed and any(Path(args.output_dir).iterdir())
     run_dir = make_run_dir("ctr", args.output_dir) if is_main else Path(args.output_dir)
+    trainer.output_dir = run_dir
     log.info("run folder %s; %s: %s", run_dir, splits.name, splits.summary())
-    if is_main:
-        write_config(run_dir, flat)
-        data = spec["data"] if spec["data"] in BUILTIN_DATA else str(Path(spec["data"]).resolve())
-        atomic_write_json(run_dir / "run.json", {"model": args.model, **spec, "data": data})
-        atomic_write_text(run_dir / "schema.json", schema.to_json())
-    torch.manual_seed(trainer_cfg.seed)
-    model = build_model(args.model, schema, model_cfg)
     try:
-        trainer = CTRTrainer(model, trainer_cfg, train, valid, output_dir=run_dir)
+        if is_main:
+            write_config(run_dir, flat)
+            atomic_write_json(
+                run_dir / "run.json", {"model": args.model, **spec, "data": _data_for_record(spec)}
+            )
+            atomic_write_text(run_dir / "schema.json", schema.to_json())
         result = trainer.fit(resume=args.resume)
     except (ValueError, NonFiniteLossError) as err:
+        if is_main and not existed:  # this run created the folder: leave nothing half-made behind
+            shutil.rmtree(run_dir, ignore_errors=True)
         fail(str(err))
     metrics = {"valid": trainer.evaluate(valid), "test": trainer.evaluate(test)}
     if not is_main:
@@ -218,20 +281,27 @@ def _eval(argv: list[str]) -> int:
     spec = json.loads((run_dir / "run.json").read_text())
     if args.data is not None:
         spec["data"] = args.data
+    if spec.get("model") not in MODELS:
+        fail(
+            f"{run_dir / 'run.json'}: unknown model {spec.get('model')!r}; valid models: {', '.join(MODELS)}"
+        )
     model_cfg_cls = MODELS[spec["model"]][1]
     try:
         flat: Any = load_config(_flat_config_class(model_cfg_cls), run_dir / "config.yaml")
+        model_cfg, trainer_cfg = split_config(flat, model_cfg_cls)
     except ConfigError as err:
         fail(str(err))
-    model_cfg, trainer_cfg = split_config(flat, model_cfg_cls)
     schema = FeatureSchema.from_json((run_dir / "schema.json").read_text())
     try:
         test = schema.encode(load_data(spec).test)
     except (DataError, KeyError) as err:
         fail(str(err))
     model = build_model(spec["model"], schema, model_cfg)
-    model.load_state_dict(load_checkpoint(weights).model_state)
-    trainer = CTRTrainer(model, trainer_cfg, test, test)
+    try:
+        model.load_state_dict(load_checkpoint(weights).model_state)
+        trainer = CTRTrainer(model, trainer_cfg, test, test)
+    except (RuntimeError, ValueError) as err:
+        fail(f"{weights}: cannot load the run's weights ({str(err).splitlines()[0]})")
     metrics = {"test": trainer.evaluate(test)}
     atomic_write_json(run_dir / "eval.json", metrics)
     print_table(_rows(metrics, spec["model"]))

@@ -153,7 +153,7 @@ def load_encoded(spec: CTRDataSpec) -> EncodedData:
         data = encode_data(splits, extra)
         if spec.train_head is not None:
             h, t = spec.train_head, data.train
-            head = CTRTensors(t.sparse[:h], t.multihot[:h], t.label[:h], t.user[:h])
+            head = t.subset(slice(0, h))  # keeps every label column and the weights
             data = dataclasses.replace(data, train=head)
         _ENCODED.clear()  # keep one data set in memory
         _ENCODED[key] = data

@@ -1,11 +1,16 @@
-"""The CTR trainer: Adam on binary cross-entropy, early stopping on validation AUC, resumable checkpoints.
+"""The CTR trainer: Adam on the model's own losses, early stopping on a chosen metric, resumable checkpoints.
 
-``CTRTrainer(model, config, train, valid, output_dir).fit()`` trains any :class:`~mercato.ctr.base.CTRModel`.
+``CTRTrainer(model, config, train, valid, output_dir).fit()`` trains any :class:`~mercato.ctr.base.CTRModel`:
+single-head models (BCE by default) and multi-head ones that declare their own loss terms and backward (see
+the contract in :mod:`mercato.ctr.base`). Validation computes ``config.metrics`` for every scored head
+(:mod:`mercato.ctr.evaluation`); ``config.monitor`` picks the key early stopping watches.
 
 Reproducibility and resume: epoch ``e`` shuffles with a generator seeded ``seed + e``, and each checkpoint
 stores the model, optimizer, torch RNG (dropout), epoch/step counters, the epoch's running loss and the
 early-stopping state. A run killed at any point and resumed with ``fit(resume=True)`` therefore replays
-exactly the same batches and reaches the same weights as an uninterrupted run.
+exactly the same batches and reaches the same weights as an uninterrupted run. A resume is refused (a
+``ValueError`` naming the keys) when the training-relevant config or the model (class and config) differs
+from the checkpoint's, and ``fit(resume=False)`` refuses to overwrite an existing checkpoint.
 
 Folders under ``output_dir``: ``checkpoint/`` (latest state, for resume) and ``best/`` (the weights of the
 best validation epoch, restored at the end of ``fit``).
@@ -14,6 +19,7 @@ Data parallel: under ``torchrun`` (``WORLD_SIZE > 1`` in the environment) ``fit`
 (gloo on CPU, nccl on CUDA) and wraps the model in DDP. Every global batch of ``batch_size`` rows is split
 into contiguous per-rank slices of the same shuffled order, and each rank's loss is weighted by its slice
 size, so the averaged gradient equals the single-process gradient of the global batch. Only rank 0 writes.
+(Gradient surgery that calls backward more than once per step is not supported under DDP.)
 """
 
 from __future__ import annotations
@@ -21,10 +27,10 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,10 +40,17 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mercato.core.checkpoint import load_checkpoint, save_checkpoint
 from mercato.core.device import resolve_device
-from mercato.core.metrics import auc, gauc, logloss
 from mercato.core.progress import progress
-from mercato.ctr.base import CTRModel
+from mercato.ctr.base import CTRModel, as_outputs
+from mercato.ctr.evaluation import METRICS, MetricFn, better, metric_key, score_heads
 from mercato.ctr.schema import CTRTensors
+from mercato.ctr.train_config import (
+    FitProgress,
+    TrainerConfig,
+    TrainResult,
+    check_resumable,
+    model_identity,
+)
 
 __all__ = ["CTRTrainer", "NonFiniteLossError", "TrainResult", "TrainerConfig"]
 
@@ -48,54 +61,17 @@ class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite."""
 
 
-@dataclass
-class TrainerConfig:
-    """Optimisation, early stopping, checkpointing and device settings of :class:`CTRTrainer`."""
-
-    epochs: int = 10  # maximum passes over the training split
-    batch_size: int = 4096  # global mini-batch size (split across ranks under torchrun)
-    lr: float = 1e-3  # Adam learning rate
-    weight_decay: float = 0.0  # L2 on non-embedding parameters (Adam weight_decay)
-    embedding_l2: float = 0.0  # L2 on embedding tables (FuxiCTR embedding_regularizer)
-    max_grad_norm: float = 0.0  # clip the gradient norm to this value (0: no clipping)
-    patience: int = 2  # epochs without validation improvement before stopping (0: never stop early)
-    monitor: Literal["auc", "gauc", "logloss"] = "auc"  # validation metric for early stopping and best epoch
-    eval_batch_size: int = 65536  # rows per forward pass in evaluate/predict
-    seed: int = 0  # seeds dropout (torch RNG) and the per-epoch shuffle (seed + epoch)
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    checkpoint_every_steps: int = 0  # also checkpoint every N optimizer steps (0: only after each epoch)
-    num_threads: int = 0  # torch CPU threads (0: leave torch's default)
-    progress: bool = True  # show a progress bar (also off with MERCATO_NO_PROGRESS=1)
-
-
-@dataclass
-class TrainResult:
-    """What :meth:`CTRTrainer.fit` returns."""
-
-    history: list[dict[str, float]] = field(default_factory=list)  # per epoch: epoch, train_loss, valid_*
-    best_epoch: int = -1  # 1-based epoch with the best validation metric (-1: none finished)
-    best_valid: dict[str, float] = field(default_factory=dict)  # validation metrics of the best epoch
-    epochs_run: int = 0  # epochs finished (including ones before a resume)
-    global_step: int = 0  # optimizer steps taken
-    stopped_early: bool = False  # stopped by patience
-    interrupted: bool = False  # stopped by ``stop_after_steps`` (a simulated kill)
-
-
-def _better(monitor: str, new: float, old: float | None) -> bool:
-    if old is None or math.isnan(old):
-        return not math.isnan(new)
-    return new < old if monitor == "logloss" else new > old
-
-
 class CTRTrainer:
     """Trains a CTR model on encoded splits.
 
     Args:
-        model: a :class:`CTRModel` (``forward(batch) -> logits (B,)``).
+        model: a :class:`CTRModel` (see :mod:`mercato.ctr.base` for outputs, losses and metrics).
         config: optimisation and checkpoint settings.
         train: encoded training rows.
         valid: encoded validation rows (early stopping and best-epoch selection).
         output_dir: folder for ``checkpoint/`` and ``best/``; ``None`` keeps everything in memory.
+        metrics: metric functions by name (default :data:`mercato.ctr.evaluation.METRICS`);
+            ``config.metrics`` picks among them.
     """
 
     def __init__(
@@ -105,11 +81,19 @@ class CTRTrainer:
         train: CTRTensors,
         valid: CTRTensors,
         output_dir: str | Path | None = None,
+        metrics: Mapping[str, MetricFn] | None = None,
     ) -> None:
         if len(train) == 0:
             raise ValueError("the training split is empty")
+        if len(valid) == 0:
+            raise ValueError("the validation split is empty; early stopping needs validation rows")
         if config.batch_size < 1 or config.eval_batch_size < 1:
             raise ValueError("batch_size and eval_batch_size must be >= 1")
+        available = dict(METRICS if metrics is None else metrics)
+        unknown = [m for m in config.metrics if m not in available]
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; available: {', '.join(available)}")
+        self.metric_fns = {m: available[m] for m in config.metrics}
         if config.num_threads > 0:
             torch.set_num_threads(config.num_threads)
         self.config = config
@@ -173,9 +157,15 @@ class CTRTrainer:
             log.info("no checkpoint in %s; starting from scratch", self.checkpoint_dir)
             return {}
         ckpt = load_checkpoint(self.checkpoint_dir)
-        self.model.load_state_dict(ckpt.model_state)
-        if ckpt.optimizer_state is not None:
-            self.optimizer.load_state_dict(ckpt.optimizer_state)
+        check_resumable(ckpt.state, self.model, asdict(self.config), self.checkpoint_dir)
+        try:
+            self.model.load_state_dict(ckpt.model_state)
+            if ckpt.optimizer_state is not None:
+                self.optimizer.load_state_dict(ckpt.optimizer_state)
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise ValueError(
+                f"{self.checkpoint_dir}: the checkpoint does not fit this model ({str(err).splitlines()[0]})"
+            ) from err
         ckpt.restore_rng()
         log.info(
             "resumed from %s at epoch %s step %s",
@@ -190,10 +180,17 @@ class CTRTrainer:
         """Train with early stopping and restore the best weights.
 
         Args:
-            resume: continue from ``output_dir/checkpoint`` when it exists.
+            resume: continue from ``output_dir/checkpoint`` when it exists. Without it, an existing
+                checkpoint there is an error (it would be overwritten).
             stop_after_steps: stop (as if killed) once the global step count reaches this value, without
                 finishing the epoch; used to test resume. The last checkpoint is whatever was saved before.
         """
+        ckpt = self.checkpoint_dir
+        if not resume and ckpt is not None and (ckpt / "state.json").is_file():
+            raise ValueError(
+                f"{ckpt} holds the checkpoint of an earlier run; pass resume=True (--resume) to continue "
+                "it, or use a new output folder (--output-dir)"
+            )
         created_pg = self._init_distributed()
         try:
             return self._fit(resume, stop_after_steps)
@@ -208,118 +205,110 @@ class CTRTrainer:
         state = self._load() if resume else {}
         if not state:
             torch.manual_seed(cfg.seed)
+        self._check_monitor()
         result = TrainResult(
             history=list(state.get("history", [])),
             best_epoch=int(state.get("best_epoch", -1)),
             best_valid=dict(state.get("best_valid", {})),
         )
-        epoch = int(state.get("epoch", 0))
-        step_in_epoch = int(state.get("step_in_epoch", 0))
-        global_step = int(state.get("global_step", 0))
-        loss_sum = float(state.get("loss_sum", 0.0))
-        loss_count = int(state.get("loss_count", 0))
-        bad_epochs = int(state.get("bad_epochs", 0))
-        best_value: float | None = state.get("best_value")
-        best_state: dict[str, torch.Tensor] | None = None
+        run = FitProgress.from_state(state)
+        self._best_state: dict[str, torch.Tensor] | None = None
         if state and self.best_dir is not None and (self.best_dir / "model.safetensors").is_file():
-            best_state = load_checkpoint(self.best_dir).model_state
-        stopped = bool(state.get("stopped", False))
+            self._best_state = load_checkpoint(self.best_dir).model_state
         net: nn.Module = self.model
         if self.world_size > 1:
             net = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
-        n = len(self.train_data)
-        steps_per_epoch = math.ceil(n / cfg.batch_size)
-
-        def snapshot(**extra: Any) -> dict[str, Any]:
-            return {
-                "epoch": epoch,
-                "step_in_epoch": step_in_epoch,
-                "global_step": global_step,
-                "loss_sum": loss_sum,
-                "loss_count": loss_count,
-                "bad_epochs": bad_epochs,
-                "best_value": best_value,
-                "best_epoch": result.best_epoch,
-                "best_valid": result.best_valid,
-                "history": result.history,
-                "stopped": stopped,
-                "trainer_config": asdict(cfg),
-                **extra,
-            }
-
-        while epoch < cfg.epochs and not stopped:
-            self.model.train()
-            gen = torch.Generator().manual_seed(cfg.seed + epoch)
-            order = torch.randperm(n, generator=gen)
-            bar = progress(
-                total=steps_per_epoch,
-                desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                initial=step_in_epoch,
-                disable=not cfg.progress or self.rank != 0,
-                leave=False,
-            )
-            try:
-                while step_in_epoch < steps_per_epoch:
-                    idx = order[step_in_epoch * cfg.batch_size : (step_in_epoch + 1) * cfg.batch_size]
-                    loss_value = self._step(net, idx, epoch, step_in_epoch)
-                    loss_sum += loss_value * len(idx)
-                    loss_count += len(idx)
-                    step_in_epoch += 1
-                    global_step += 1
-                    bar.update(1)
-                    if global_step % 10 == 0:
-                        bar.set_postfix(loss=f"{loss_sum / max(loss_count, 1):.4f}")
-                    if cfg.checkpoint_every_steps > 0 and global_step % cfg.checkpoint_every_steps == 0:
-                        self._save(snapshot())
-                    if stop_after_steps is not None and global_step >= stop_after_steps:
-                        result.interrupted = True
-                        result.global_step = global_step
-                        result.epochs_run = epoch
-                        return result
-            finally:
-                bar.close()
-            metrics = self.evaluate(self.valid_data)
-            record = {
-                "epoch": float(epoch + 1),
-                "train_loss": loss_sum / max(loss_count, 1),
-                **{f"valid_{k}": v for k, v in metrics.items()},
-            }
-            result.history.append(record)
-            value = metrics[cfg.monitor]
-            if _better(cfg.monitor, value, best_value):
-                best_value, bad_epochs = value, 0
-                result.best_epoch, result.best_valid = epoch + 1, dict(metrics)
-                best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-                if self.best_dir is not None and self.rank == 0:
-                    save_checkpoint(self.best_dir, self.model, None, {"epoch": epoch + 1, "valid": metrics})
-            else:
-                bad_epochs += 1
-            log.info(
-                "epoch %d: train loss %.5f, valid auc %.5f gauc %.5f logloss %.5f%s",
-                epoch + 1,
-                record["train_loss"],
-                metrics["auc"],
-                metrics["gauc"],
-                metrics["logloss"],
-                " (best)" if bad_epochs == 0 else "",
-            )
-            epoch += 1
-            step_in_epoch, loss_sum, loss_count = 0, 0.0, 0
-            if cfg.patience > 0 and bad_epochs >= cfg.patience:
-                stopped = result.stopped_early = True
-                log.info("early stopping: no %s improvement for %d epochs", cfg.monitor, bad_epochs)
-            self._save(snapshot())
-        result.stopped_early = stopped
-        result.epochs_run = epoch
-        result.global_step = global_step
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
+        while run.epoch < cfg.epochs and not run.stopped:
+            if not self._train_epoch(net, run, result, stop_after_steps):
+                result.interrupted = True
+                result.global_step, result.epochs_run = run.global_step, run.epoch
+                return result
+            self._end_epoch(run, result)
+        result.stopped_early = run.stopped
+        result.epochs_run = run.epoch
+        result.global_step = run.global_step
+        if self._best_state is not None:
+            self.model.load_state_dict(self._best_state)
         return result
 
+    def _snapshot(self, run: FitProgress, result: TrainResult) -> dict[str, Any]:
+        return {
+            **asdict(run),
+            "best_epoch": result.best_epoch,
+            "best_valid": result.best_valid,
+            "history": result.history,
+            "trainer_config": asdict(self.config),
+            "model": model_identity(self.model),
+        }
+
+    def _train_epoch(
+        self, net: nn.Module, run: FitProgress, result: TrainResult, stop_after_steps: int | None
+    ) -> bool:
+        """The rest of epoch ``run.epoch`` from ``run.step_in_epoch``; False if stopped by ``stop_after_steps``."""
+        cfg = self.config
+        n = len(self.train_data)
+        steps_per_epoch = math.ceil(n / cfg.batch_size)
+        self.model.train()
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed + run.epoch))
+        bar = progress(
+            total=steps_per_epoch,
+            desc=f"epoch {run.epoch + 1}/{cfg.epochs}",
+            initial=run.step_in_epoch,
+            disable=not cfg.progress or self.rank != 0,
+            leave=False,
+        )
+        try:
+            while run.step_in_epoch < steps_per_epoch:
+                start = run.step_in_epoch * cfg.batch_size
+                idx = order[start : start + cfg.batch_size]
+                loss_value = self._step(net, idx, run.epoch, run.step_in_epoch)
+                run.loss_sum += loss_value * len(idx)
+                run.loss_count += len(idx)
+                run.step_in_epoch += 1
+                run.global_step += 1
+                bar.update(1)
+                if run.global_step % 10 == 0:
+                    bar.set_postfix(loss=f"{run.loss_sum / max(run.loss_count, 1):.4f}")
+                if cfg.checkpoint_every_steps > 0 and run.global_step % cfg.checkpoint_every_steps == 0:
+                    self._save(self._snapshot(run, result))
+                if stop_after_steps is not None and run.global_step >= stop_after_steps:
+                    return False
+        finally:
+            bar.close()
+        return True
+
+    def _end_epoch(self, run: FitProgress, result: TrainResult) -> None:
+        """Validate, record the epoch, keep the best weights, apply patience and checkpoint."""
+        cfg = self.config
+        metrics = self.evaluate(self.valid_data)
+        record = {
+            "epoch": float(run.epoch + 1),
+            "train_loss": run.loss_sum / max(run.loss_count, 1),
+            **{f"valid_{k}": v for k, v in metrics.items()},
+        }
+        result.history.append(record)
+        if better(cfg.monitor, metrics[cfg.monitor], run.best_value):
+            run.best_value, run.bad_epochs = metrics[cfg.monitor], 0
+            result.best_epoch, result.best_valid = run.epoch + 1, dict(metrics)
+            self._best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            if self.best_dir is not None and self.rank == 0:
+                save_checkpoint(self.best_dir, self.model, None, {"epoch": run.epoch + 1, "valid": metrics})
+        else:
+            run.bad_epochs += 1
+        shown = ", ".join(f"{k} {v:.5f}" for k, v in metrics.items() if "/" not in k)
+        best = " (best)" if run.bad_epochs == 0 else ""
+        log.info("epoch %d: train loss %.5f, valid %s%s", run.epoch + 1, record["train_loss"], shown, best)
+        run.epoch += 1
+        run.step_in_epoch, run.loss_sum, run.loss_count = 0, 0.0, 0
+        if cfg.patience > 0 and run.bad_epochs >= cfg.patience:
+            run.stopped = True
+            log.info("early stopping: no %s improvement for %d epochs", cfg.monitor, run.bad_epochs)
+        self._save(self._snapshot(run, result))
+
     def _step(self, net: nn.Module, idx: torch.Tensor, epoch: int, step: int) -> float:
-        """One optimizer step on the global batch ``idx``; returns the global mean loss."""
+        """One optimizer step on the global batch ``idx``; returns the global mean of the model's loss terms."""
         total = len(idx)
         if self.world_size > 1:
             idx = idx.tensor_split(self.world_size)[self.rank]  # this rank's contiguous slice
@@ -329,59 +318,82 @@ class CTRTrainer:
                     "use a batch_size (and data size) >= the number of processes"
                 )
         batch = {k: v.to(self.device, non_blocking=True) for k, v in self.train_data.batch(idx).items()}
-        logits = net(batch)  # (b,)
-        loss = nn.functional.binary_cross_entropy_with_logits(logits, batch["label"])
-        objective = loss * (len(idx) * self.world_size / total) + self.model.auxiliary_loss()
+        outputs = as_outputs(net(batch), self.model.primary_head)
+        terms = self.model.losses(outputs, batch)
+        scale = len(idx) * self.world_size / total  # this rank's share of the global batch
+        scaled = {k: v * scale for k, v in terms.items()}
+        scaled["auxiliary"] = self.model.auxiliary_loss()
+        objective = torch.stack(list(scaled.values())).sum()
         if not torch.isfinite(objective):
             raise NonFiniteLossError(
                 f"training loss is {objective.item()} at epoch {epoch + 1}, step {step + 1}; "
                 "try a lower lr, gradient clipping (max_grad_norm) or check the input data"
             )
         self.optimizer.zero_grad(set_to_none=True)
-        objective.backward()
+        self.model.backward_losses(scaled)
         if self.config.max_grad_norm > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
         self.optimizer.step()
-        value = loss.detach() * len(idx)
+        value = torch.stack([v.detach() for v in terms.values()]).sum() * len(idx)
         if self.world_size > 1:
             dist.all_reduce(value)
         return float(value) / total
 
     # ------------------------------------------------------------ inference
     @torch.no_grad()
-    def predict(self, data: CTRTensors) -> np.ndarray:
-        """Click probabilities ``(N,)`` as float64."""
+    def predict_heads(self, data: CTRTensors) -> dict[str, np.ndarray]:
+        """Probabilities ``(N,)`` (float64) of every scored head (:meth:`CTRModel.probabilities`)."""
         was_training = self.model.training
         self.model.eval()
-        out = []
+        out: dict[str, list[torch.Tensor]] = {}
         try:
             for start in range(0, len(data), self.config.eval_batch_size):
                 sl = slice(start, start + self.config.eval_batch_size)
                 batch = {k: v.to(self.device) for k, v in data.batch(sl).items()}
-                out.append(torch.sigmoid(self.model(batch).float()).cpu())  # (b,)
+                probs = self.model.probabilities(self.model.outputs(batch))
+                for head, p in probs.items():
+                    out.setdefault(head, []).append(p.float().cpu())  # (b,)
         finally:
             self.model.train(was_training)
-        if not out:
+        return {h: torch.cat(v).numpy().astype(np.float64) for h, v in out.items()}
+
+    def predict(self, data: CTRTensors) -> np.ndarray:
+        """Probabilities ``(N,)`` of the primary head as float64."""
+        if len(data) == 0:
             return np.zeros(0, dtype=np.float64)
-        return torch.cat(out).numpy().astype(np.float64)
+        return next(iter(self.predict_heads(data).values()))
+
+    def _head_labels(self, heads: list[str], data: CTRTensors) -> dict[str, str]:
+        return self.model.head_labels(heads, data.label_names)
+
+    def _check_monitor(self) -> None:
+        """Refuse a ``monitor`` or ``eval_heads`` the model cannot produce (before any training)."""
+        probe = self.valid_data.subset(slice(0, 2))
+        heads = list(self.predict_heads(probe))
+        scored = self._head_labels(heads, probe)
+        chosen = list(self.config.eval_heads) or list(scored)
+        unknown = [h for h in chosen if h not in scored]
+        if unknown:
+            raise ValueError(f"eval_heads {unknown} are not scored heads of the model; heads: {list(scored)}")
+        primary = heads[0]
+        keys = [metric_key(h, m, primary) for h in chosen for m in self.metric_fns]
+        if self.config.monitor not in keys:
+            raise ValueError(f"monitor '{self.config.monitor}' is not an evaluated metric; valid: {keys}")
 
     def evaluate(self, data: CTRTensors) -> dict[str, float]:
-        """AUC, GAUC (per user) and logloss of the model on ``data``."""
+        """``config.metrics`` of every evaluated head: ``auc``, ``gauc``, ... for the primary head and
+        ``<head>/auc`` etc. for the others (see :func:`mercato.ctr.evaluation.score_heads`)."""
         if len(data) == 0:
             raise ValueError("cannot evaluate on an empty split")
-        prob = self.predict(data)
-        y = data.label.numpy()
-        return {
-            "auc": _or_nan(lambda: auc(y, prob), "AUC"),
-            "gauc": _or_nan(lambda: gauc(data.user.numpy(), y, prob), "GAUC"),
-            "logloss": logloss(y, prob),
-        }
-
-
-def _or_nan(metric: Callable[[], float], name: str) -> float:
-    """``metric()``, or NaN (with a warning) when it is undefined, e.g. a split with one class only."""
-    try:
-        return metric()
-    except ValueError as err:
-        log.warning("%s is undefined on this split (%s); reporting NaN", name, err)
-        return float("nan")
+        probs = self.predict_heads(data)
+        heads = list(probs)
+        return score_heads(
+            probs,
+            {k: v.numpy().astype(np.float64) for k, v in data.labels.items()},
+            self._head_labels(heads, data),
+            data.user.numpy(),
+            self.metric_fns,
+            primary=heads[0],
+            weight=None if data.weight is None else data.weight.numpy(),
+            heads=self.config.eval_heads,
+        )

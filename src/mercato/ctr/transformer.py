@@ -17,6 +17,7 @@ from torch import nn
 from mercato.ctr.attention import MultiHeadSelfAttention
 from mercato.ctr.base import CTRModel
 from mercato.ctr.blocks import MLP, activation, pool_tokens, pooled_width
+from mercato.ctr.checks import at_least, dropout_rate, positive_widths
 from mercato.ctr.embedding import FieldEmbedding
 from mercato.ctr.schema import FeatureSchema
 
@@ -42,6 +43,10 @@ class TransformerCTRConfig:
     embed_init_std: float = 1e-2  # std of the embedding initialisation
 
     def __post_init__(self) -> None:
+        at_least(self, 1, "embed_dim", "num_layers", "num_heads", "attn_dim", "ffn_dim")
+        at_least(self, 0, "embed_init_std")
+        positive_widths(self, "head_units")
+        dropout_rate(self, "dropout")
         attn = self.attn_dim or self.embed_dim
         if attn % self.num_heads:
             raise ValueError(f"attn_dim {attn} must be divisible by num_heads {self.num_heads}")

@@ -144,7 +144,18 @@ def _train(argv: list[str]) -> int:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     flat: Any
     args, flat = parse_config(parser, argv, RunConfig)
-    fat_cfg, trainer_cfg = split_run_config(flat)
+    try:
+        fat_cfg, trainer_cfg = split_run_config(flat)
+    except ConfigError as err:
+        fail(str(err))
+    if (
+        not args.resume
+        and args.output_dir
+        and (Path(args.output_dir) / "checkpoint" / "state.json").is_file()
+    ):
+        fail(
+            f"{args.output_dir} already holds the checkpoint of an earlier run; pass --resume or a new --output-dir"
+        )
     spec = _spec(args)
     data = _load(spec)  # all data errors happen before the run folder exists
     run_dir = make_run_dir("fat", args.output_dir)
@@ -153,7 +164,10 @@ def _train(argv: list[str]) -> int:
     atomic_write_text(run_dir / "schema.json", data.schema.to_json())
     torch.manual_seed(trainer_cfg.seed)
     model = FieldAwareTransformer(data.schema, fat_cfg)
-    out = train_model(model, data, trainer_cfg, output_dir=run_dir, resume=args.resume)
+    try:  # a resume of another model or config, or an unreadable checkpoint, is refused by the trainer
+        out = train_model(model, data, trainer_cfg, output_dir=run_dir, resume=args.resume)
+    except ValueError as err:
+        fail(str(err))
     served = model.export()
     save_checkpoint(run_dir / "export", served, None, {"exported": True})
     save_heatmap(

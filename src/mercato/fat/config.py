@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from mercato.ctr.checks import at_least, dropout_rate, positive_widths
+
 __all__ = ["FATConfig", "ModulationMode"]
 
 ModulationMode = Literal["mul", "one_plus", "add"]
@@ -49,8 +51,10 @@ class FATConfig:
 
     def __post_init__(self) -> None:
         attn = self.attn_dim or self.embed_dim
-        if self.embed_dim < 1 or self.num_layers < 1 or self.num_heads < 1:
-            raise ValueError("embed_dim, num_layers and num_heads must be >= 1")
+        at_least(self, 1, "embed_dim", "num_layers", "num_heads", "attn_dim", "ffn_dim")
+        at_least(self, 0, "embed_init_std", "modulation_init_std", "top_k")
+        positive_widths(self, "head_units")
+        dropout_rate(self, "dropout")
         if attn % self.num_heads:
             raise ValueError(f"attn_dim {attn} must be divisible by num_heads {self.num_heads}")
         if self.modulation not in ("mul", "one_plus", "add"):
