@@ -87,3 +87,17 @@ def test_rerun_and_bad_values_are_refused(
     with pytest.raises(SystemExit):
         main(["train", *TINY, *SMALL, "--lr", "0.5", "--resume", "--output-dir", str(run)])
     assert "lr: 0.001 -> 0.5" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # refused before anything is written: the run's config is unchanged
+        main(["train", *TINY, *SMALL, "--synthetic-rows", "999", "--resume", "--output-dir", str(run)])
+    assert "synthetic_rows" in capsys.readouterr().err
+    assert "lr: 0.001" in (run / "config.yaml").read_text()
+
+
+def test_errors_after_loading_leave_no_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", *TINY, *SMALL, "--batch-size", "0", "--output-dir", str(tmp_path / "b0")])
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["train", *TINY, *SMALL, "--device", "cuda:7", "--output-dir", str(tmp_path / "gpu")])
+    assert "cuda" in capsys.readouterr().err.lower()
+    assert not (tmp_path / "b0").exists() and not (tmp_path / "gpu").exists()

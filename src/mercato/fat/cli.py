@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from mercato.core.config import (
 )
 from mercato.core.plots import save_heatmap
 from mercato.core.runs import atomic_write_json, atomic_write_text, make_run_dir, write_config, write_metrics
+from mercato.ctr.evaluation import RESUME_FREE_KEYS, config_differences
 from mercato.ctr.experiment import (
     CTRDataSpec,
     EncodedData,
@@ -46,7 +48,7 @@ from mercato.ctr.experiment import (
     train_model,
 )
 from mercato.ctr.schema import CTRTensors, FeatureSchema
-from mercato.ctr.trainer import CTRTrainer, TrainerConfig
+from mercato.ctr.trainer import CTRTrainer, NonFiniteLossError, TrainerConfig
 from mercato.data import CTRSplits, DataError
 from mercato.fat.config import FATConfig
 from mercato.fat.experiment import MODELS
@@ -133,6 +135,27 @@ def _load(spec: dict[str, Any]) -> EncodedData:
         raise  # unreachable: fail exits
 
 
+def _check_run_dir(run_dir: Path, resume: bool, flat: Any, spec: dict[str, Any]) -> None:
+    """Refuse to overwrite a run folder's checkpoint, and a resume whose config or data differ from the run's."""
+    if not resume:
+        if (run_dir / "checkpoint" / "state.json").is_file():
+            fail(
+                f"{run_dir} already holds the checkpoint of an earlier run; pass --resume or a new --output-dir"
+            )
+        return
+    if not (run_dir / "config.yaml").is_file() or not (run_dir / "run.json").is_file():
+        return  # nothing to resume from: start from scratch
+    try:
+        saved: Any = load_config(RunConfig, run_dir / "config.yaml")
+        saved_spec = json.loads((run_dir / "run.json").read_text())
+    except (ConfigError, ValueError) as err:
+        fail(f"{run_dir}: unreadable run files ({err})")
+    diffs = config_differences(config_to_dict(saved), config_to_dict(flat), RESUME_FREE_KEYS)
+    diffs += config_differences({k: saved_spec.get(k) for k in spec}, spec)
+    if diffs:
+        fail(f"cannot resume {run_dir}: the config differs from the run's: {'; '.join(diffs)}")
+
+
 def _train(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="mercato fat train", description="Train the Field-Aware Transformer."
@@ -148,25 +171,28 @@ def _train(argv: list[str]) -> int:
         fat_cfg, trainer_cfg = split_run_config(flat)
     except ConfigError as err:
         fail(str(err))
-    if (
-        not args.resume
-        and args.output_dir
-        and (Path(args.output_dir) / "checkpoint" / "state.json").is_file()
-    ):
-        fail(
-            f"{args.output_dir} already holds the checkpoint of an earlier run; pass --resume or a new --output-dir"
-        )
     spec = _spec(args)
+    if args.output_dir:
+        _check_run_dir(Path(args.output_dir), args.resume, flat, spec)
     data = _load(spec)  # all data errors happen before the run folder exists
-    run_dir = make_run_dir("fat", args.output_dir)
-    write_config(run_dir, flat)
-    atomic_write_json(run_dir / "run.json", spec)
-    atomic_write_text(run_dir / "schema.json", data.schema.to_json())
     torch.manual_seed(trainer_cfg.seed)
-    model = FieldAwareTransformer(data.schema, fat_cfg)
-    try:  # a resume of another model or config, or an unreadable checkpoint, is refused by the trainer
-        out = train_model(model, data, trainer_cfg, output_dir=run_dir, resume=args.resume)
+    try:  # sizes, device and metrics are checked before the run folder exists
+        model = FieldAwareTransformer(data.schema, fat_cfg)
+        CTRTrainer(model, trainer_cfg, data.train, data.valid)
     except ValueError as err:
+        fail(str(err))
+    existed = (
+        bool(args.output_dir) and Path(args.output_dir).is_dir() and any(Path(args.output_dir).iterdir())
+    )
+    run_dir = make_run_dir("fat", args.output_dir)
+    try:  # a resume of an unreadable checkpoint is refused by the trainer
+        write_config(run_dir, flat)
+        atomic_write_json(run_dir / "run.json", spec)
+        atomic_write_text(run_dir / "schema.json", data.schema.to_json())
+        out = train_model(model, data, trainer_cfg, output_dir=run_dir, resume=args.resume)
+    except (ValueError, NonFiniteLossError) as err:
+        if not existed:  # this run created the folder: leave nothing half-made behind
+            shutil.rmtree(run_dir, ignore_errors=True)
         fail(str(err))
     served = model.export()
     save_checkpoint(run_dir / "export", served, None, {"exported": True})
