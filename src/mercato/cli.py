@@ -34,8 +34,32 @@ def _reczero(argv: list[str]) -> int:
     return main(argv)
 
 
+def _mal(argv: list[str]) -> int:
+    from mercato.mal.cli import main
+
+    return main(argv)
+
+
+def _aif(argv: list[str]) -> int:
+    from mercato.aif.cli import main
+
+    return main(argv)
+
+
 def _isadre(argv: list[str]) -> int:
     from mercato.isadre.cli import main
+
+    return main(argv)
+
+
+def _pearl(argv: list[str]) -> int:
+    from mercato.pearl.cli import main
+
+    return main(argv)
+
+
+def _evolvesignal(argv: list[str]) -> int:
+    from mercato.evolvesignal.cli import main
 
     return main(argv)
 
@@ -45,7 +69,11 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
     "ctr": ("CTR baselines (LR, FM, DeepFM, DCNv2, ...): train | eval", _ctr),
     "fat": ("FAT, Field-Aware Transformer for CTR: train | eval | bench", _fat),
     "reczero": ("RecZero / RecOne, LLM rating prediction with GRPO: sft | train | eval | bench", _reczero),
+    "mal": ("MAL, multi-attribution CVR: simulate | attribute | pymal | bench", _mal),
+    "aif": ("AIF, asynchronous pre-ranking with a nearline item store: serve | bench", _aif),
     "isadre": ("ISA-DRE, density-ratio estimation by secant alignment: fit | eval | bench", _isadre),
+    "evolvesignal": ("EvolveSignal, evolved fixed-time signal timing in SUMO: evaluate | evolve | bench", _evolvesignal),
+    "pearl": ("AIGB-Pearl, generative auto-bidding with an offline evaluator: simulate | train | eval | bench", _pearl),
 }
 
 
