@@ -14,33 +14,27 @@ It runs on validation seeds (101, 102: the MI problem drawn with other seeds tha
 
     python benchmarks/isadre_budget.py           # d in {80, 160}, seed 101, steps x batch 2000x2048, 6000x2048,
                                                  # 2000x4096; docs/
-    python benchmarks/isadre_budget.py --quick   # d = 10, 150x1024 and 400x1024; prints only
+    python benchmarks/isadre_budget.py --quick   # d = 10, 150x1024 and 400x1024; runs/bench/isadre_budget-quick/
 
-Split over processes with ``--dims``/``--budgets``/``--out`` and merge with ``--merge a.json,b.json``. The cache
-key leaves out the benchmark's own step and batch numbers, so a change of those reuses the cells.
+One cached run per (d, seed, budget) (:mod:`mercato.core.experiments`); split with ``--dims``/``--budgets`` or
+``--shard i/n`` on the same ``--root`` and report with a final call.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
+import logging
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from mercato.core.results import markdown_table, update_markdown_section
+from mercato.core.experiments import Experiment, Run, add_runner_args, describe, machine_line
+from mercato.core.results import markdown_table
+from mercato.isadre import bench
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("isadre_bench", ROOT / "benchmarks" / "isadre.py")
-bench = importlib.util.module_from_spec(_spec)  # the MI benchmark: its setting and helpers
-assert _spec.loader is not None
-_spec.loader.exec_module(bench)
-
 COLUMNS = (
     ("isa@1", "ISA-DRE, 1 step"),
     ("isa@2", "ISA-DRE, 2 steps"),
@@ -49,40 +43,35 @@ COLUMNS = (
 )
 
 
-def run_cell(setting: dict[str, Any], d: int, seed: int, n_iters: int, batch: int) -> dict[str, Any]:
-    """Fit both path estimators with ``n_iters`` steps of ``batch`` pairs on the benchmark's (d, seed) problem."""
-    budget = {**setting, "train": {**setting["train"], "n_iters": n_iters, "batch_size": batch}}
-    t0 = time.perf_counter()
-    res = bench.run_one(budget, d, seed, ["isa", "dre_inf"])
-    out = {key: {"mi": res[key]["mi"], "fit_seconds": res[key]["fit_seconds"]} for key, _ in COLUMNS}
-    out["seconds"] = time.perf_counter() - t0
-    return out
+def declare(setting: dict[str, Any], dims: list[int], seeds: list[int], budgets: list[str]) -> list[Run]:
+    return [
+        Run(
+            f"budget/d{d}/s{s}/{b}",
+            bench.fit_mi,
+            bench.budget_config(setting, *bench.parse_budget(b)),
+            bench.mi_data(setting, d, s),
+            group=f"{d}/{b}",
+        )
+        for d in dims
+        for s in seeds
+        for b in budgets
+    ]
 
 
-def parse_budget(text: str) -> tuple[int, int]:
-    """'2000x4096' -> (2000 steps, 4096 pairs per step)."""
-    steps, _, batch = text.partition("x")
-    if not (steps.isdigit() and batch.isdigit()):
-        raise ValueError(f"a budget is STEPSxBATCH, e.g. 2000x4096; got {text!r}")
-    return int(steps), int(batch)
-
-
-def _cells(res: dict[str, Any], d: int, budget: str) -> list[dict[str, Any]]:
-    return [c for k, c in sorted(res["cells"].items()) if k.startswith(f"{d}/") and k.endswith(f"/{budget}")]
-
-
-def report(res: dict[str, Any]) -> str:
+def report(
+    exp: Experiment,
+    results: dict[str, Any],
+    setting: dict[str, Any],
+    dims: list[int],
+    seeds: list[int],
+    budgets: list[str],
+) -> str:
     """The docs block: one row per (d, budget), the mean estimate and its error for each method."""
-    dims = sorted({int(k.split("/")[0]) for k in res["cells"]})
-    budgets = sorted({k.split("/")[2] for k in res["cells"]}, key=lambda b: parse_budget(b)[::-1])
-    seeds = sorted({int(k.split("/")[1]) for k in res["cells"]})
     rows = []
     for d in dims:
-        for budget in budgets:
-            cells = _cells(res, d, budget)
-            if not cells:
-                continue
-            n_iters, batch = parse_budget(budget)
+        for budget in sorted(budgets, key=lambda b: bench.parse_budget(b)[::-1]):
+            cells = [results[f"budget/d{d}/s{s}/{budget}"] for s in seeds]
+            n_iters, batch = bench.parse_budget(budget)
             row = [f"{d} (MI {d / 4:g})", str(n_iters), str(batch)]
             for key, _ in COLUMNS:
                 mi = float(np.mean([c[key]["mi"] for c in cells]))
@@ -93,67 +82,46 @@ def report(res: dict[str, Any]) -> str:
     table = markdown_table(
         ["d", "steps", "batch"] + [name for _, name in COLUMNS] + ["fit s (ISA / DRE-∞)"], rows
     )
+    train = {k: v for k, v in setting["train"].items() if k not in ("n_iters", "batch_size")}
     return (
-        f"Mean MI estimate (error against d/4 in brackets), validation seeds {seeds}, the MI benchmark's "
-        f"{res['mode']} setting except the number of optimiser steps and the batch "
-        "(`python benchmarks/isadre_budget.py`); "
-        "fit seconds on a shared 2-core CPU, one thread per process:\n\n" + table
+        f"Mean MI estimate (error against d/4 in brackets), validation seeds {seeds}, "
+        f"{setting['n_train']} training samples per distribution, {setting['n_test']} test points; the MI "
+        f"benchmark's {'quick' if exp.quick else 'full'} setting except the number of optimiser steps and the "
+        f"batch ({describe(train)}; `python benchmarks/isadre_budget.py`). Fit seconds per model, "
+        f"{machine_line(exp.all_meta())}\n\n" + table
     )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="d = 10, 150 and 400 steps; never writes docs/")
     parser.add_argument(
         "--budgets", default=None, help="comma list of STEPSxBATCH (default 2000x2048,6000x2048,2000x4096)"
     )
     parser.add_argument("--dims", default=None, help="comma list of d (default 80,160; quick 10)")
     parser.add_argument("--seeds", default="101", help="comma list of seeds (validation: not 0-2)")
-    parser.add_argument("--out", default=None, help="results JSON (default runs/isadre_bench/budget.json)")
-    parser.add_argument("--merge", default="", help="comma list of result JSONs to merge (same setting)")
-    parser.add_argument("--no-docs", action="store_true", help="do not update docs/isadre.md")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+    add_runner_args(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     os.environ.setdefault("MERCATO_NO_PROGRESS", "1")
+    if args.threads is None:
+        args.threads = 1
     setting = bench.QUICK if args.quick else bench.FULL
     dims = [int(s) for s in (args.dims or ("10" if args.quick else "80,160")).split(",") if s]
     default_budgets = "150x1024,400x1024" if args.quick else "2000x2048,6000x2048,2000x4096"
     budgets = [s for s in (args.budgets or default_budgets).split(",") if s]
     for budget in budgets:
-        parse_budget(budget)  # fail before any fit
+        bench.parse_budget(budget)  # fail before any fit
     seeds = [int(s) for s in args.seeds.split(",") if s]
-    out = Path(
-        args.out or ROOT / "runs" / "isadre_bench" / ("budget_quick.json" if args.quick else "budget.json")
-    )
-    varied = {k: v for k, v in setting["train"].items() if k not in ("n_iters", "batch_size")}  # set per cell
-    fingerprint = json.dumps(
-        {"setting": {**setting, "train": varied}, "path": bench.PATH}, sort_keys=True, default=str
-    )
-    res: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
-    if res.get("fingerprint") != fingerprint:
-        res = {"fingerprint": fingerprint, "cells": {}}
-    for part in (p for p in args.merge.split(",") if p):
-        other = json.loads(Path(part).read_text())
-        if other.get("fingerprint") != fingerprint:
-            raise SystemExit(f"{part} was written with another setting; rerun it")
-        res["cells"].update(other["cells"])
-    for d in dims if not args.merge else []:
-        for seed in seeds:
-            for budget in budgets:
-                key = f"{d}/{seed}/{budget}"
-                if key not in res["cells"]:
-                    res["cells"][key] = run_cell(setting, d, seed, *parse_budget(budget))
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    out.write_text(json.dumps(res, indent=1))
-    res["mode"] = "quick" if args.quick else "full"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1))
-    body = report(res)
+    exp = Experiment.from_args("isadre_budget", args, code=("mercato.core", "mercato.isadre"), repo=ROOT)
+    results = exp.run(declare(setting, dims, seeds, budgets))
+    if not exp.complete:
+        return 0
+    body = report(exp, results, setting, dims, seeds, budgets)
     print(body)
-    if not args.quick and not args.no_docs:
-        update_markdown_section(ROOT / "docs" / "isadre.md", "isadre-budget", body)
+    exp.write_json("results.json", {"cells": {k.removeprefix("budget/"): v for k, v in results.items()}})
+    exp.report({"docs/isadre.md": {"isadre-budget": body}})
     return 0
 
 

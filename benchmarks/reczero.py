@@ -1,38 +1,33 @@
 """RecZero / RecOne benchmark on MovieLens-100K: baselines, zero-shot, SFT-only, RecZero, RecOne; GRPO step
 time of mercato's wrapper vs TRL's stock GRPOTrainer; generation tokens/s.
 
-Full mode (the numbers in docs/reczero.md; about an hour on 2 shared CPU cores):
+Full mode (the numbers in docs/reczero.md; about an hour and a half on 2 shared CPU cores):
     python benchmarks/reczero.py
-Quick mode (< 3 min, what `make bench` runs; tiny random LM, 32 held-out users, writes no docs):
+Quick mode (tiny random LM, 32 held-out users; writes only under runs/bench/reczero-quick/):
     python benchmarks/reczero.py --quick
 
-Every stage caches its result in the run folder (``--run-dir``); rerunning the same command resumes, and
-the docs blocks are rewritten after each stage, so an interrupted run still documents what it measured.
+Every stage is one cached run of :mod:`mercato.core.experiments` (logic in :mod:`mercato.reczero.bench`):
+rerunning the same command serves what is cached and resumes an unfinished training stage from its newest
+checkpoint. The chains (``recone``, ``reczero``, ``speed``) can run in parallel processes on one ``--root``
+with ``--skip`` or ``--shard i/n``; a final call reports from the shared cache.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from mercato.core.cli import setup_logging
-from mercato.core.config import config_to_dict
+from mercato.core.experiments import Experiment, Run, add_runner_args, describe, machine_line
 from mercato.core.plots import save_line_plot
-from mercato.core.results import markdown_table, update_markdown_section
-from mercato.core.runs import atomic_write_json
-from mercato.core.seed import seed_everything
-from mercato.llm.grpo import GRPOSettings, StepTimer, build_grpo_trainer, make_grpo_args
-from mercato.llm.loading import load_policy
+from mercato.core.results import markdown_table
+from mercato.reczero import bench
 from mercato.reczero.config import (
     DataConfig,
     EvalConfig,
@@ -41,19 +36,15 @@ from mercato.reczero.config import (
     RewardConfig,
     SFTStageConfig,
 )
-from mercato.reczero.data import RecZeroData, build_data, examples_to_rows
-from mercato.reczero.rewards import answer_reward, format_reward, trl_reward_functions
-from mercato.reczero.trainer import RecZeroTrainer, evaluate_policy, score_baselines
 
 logger = logging.getLogger("benchmarks.reczero")
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "reczero.md"
-RESULTS = ROOT / "docs" / "results.md"
-IMG = ROOT / "docs" / "img" / "reczero"
+CODE = ("mercato.core", "mercato.llm", "mercato.reczero", "mercato.data")
+ORDER = ["global mean", "user+item bias", "MF", "zero-shot", "SFT-only", "RecZero", "RecOne"]
 
 
 def make_config(quick: bool, args: argparse.Namespace) -> RecZeroConfig:
-    """The benchmark's configuration (CPU budget); every value is printed into the docs."""
+    """The benchmark's configuration (CPU budget); the budget block renders it."""
     if quick:
         return RecZeroConfig(
             model="tiny",
@@ -95,286 +86,72 @@ def make_config(quick: bool, args: argparse.Namespace) -> RecZeroConfig:
     )
 
 
-class Bench:
-    """Runs stages once each, caching results in ``run_dir/results.json`` and refreshing the docs."""
+def declare(
+    exp: Experiment, cfg: RecZeroConfig, args: argparse.Namespace
+) -> tuple[list[list[Run]], dict[str, Run]]:
+    """The runs in dependency levels (a level needs only earlier ones), and every run by its name."""
+    root, code, data = exp.root, exp.code, cfg.data
+    levels: list[list[Run]] = [[Run("baselines", bench.baselines, cfg, data, group="baselines")], [], []]
 
-    def __init__(self, cfg: RecZeroConfig, run_dir: Path, write_docs: bool, quick: bool) -> None:
-        self.cfg, self.run_dir, self.write_docs, self.quick = cfg, run_dir, write_docs, quick
-        self.cache_path = run_dir / "results.json"
-        self.cache: dict[str, Any] = (
-            json.loads(self.cache_path.read_text()) if self.cache_path.exists() else {}
+    def ev(name: str, model: bench.TrainSpec | str, group: str, split: str = "test") -> Run:
+        prefix = "eval" if split == "test" else "valid"
+        return Run(
+            f"{prefix}:{name}", bench.eval_stage, bench.EvalSpec(cfg, name, model, split), data, group=group
         )
-        self.t0 = time.perf_counter()
 
-    def stage(self, key: str, fn: Any) -> Any:
-        if key in self.cache:
-            logger.info("stage %s: cached", key)
-            return self.cache[key]
-        t = time.perf_counter()
-        value = fn()
-        self.cache[key] = value
-        self.cache.setdefault("wall_s", {})[key] = time.perf_counter() - t
-        atomic_write_json(self.cache_path, self.cache)
-        self.render()
-        return value
-
-    def render(self) -> None:
-        """Write the generated docs blocks from whatever is cached so far."""
-        if not self.write_docs:
-            return
-        c = self.cache
-        order = ["global mean", "user+item bias", "MF", "zero-shot", "SFT-only", "RecZero", "RecOne"]
-        rows = []
-        for name in order:
-            r = c.get("eval", {}).get(name) if name in c.get("eval", {}) else None
-            if r is None:
-                rows.append([name, "not run", "", "", "", "", ""])
-                continue
-            fmt = lambda v, d=4: "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{d}f}"  # noqa: E731
-            rows.append(
-                [
-                    name,
-                    fmt(r["mae"]),
-                    fmt(r["rmse"]),
-                    str(r["n"]),
-                    fmt(r.get("valid_format"), 3),
-                    fmt(r.get("fallback_rate"), 3),
-                    fmt(r.get("tokens_per_answer"), 1),
-                ]
-            )
-        header = ["method", "MAE", "RMSE", "n", "valid format", "fallback rate", "tokens/answer"]
-        body = markdown_table(header, rows)
-        ev = c.get("eval", {})
-        if "SFT-only" in ev and "RecOne" in ev:
-            rel = 100 * (ev["RecOne"]["mae"] - ev["SFT-only"]["mae"]) / ev["SFT-only"]["mae"]
-            goal = "met" if rel <= -5 and ev["RecOne"]["valid_format"] >= 0.98 else "NOT met"
-            body += f"\n\nRecOne MAE vs SFT-only: {rel:+.1f}% (goal: at least -5% with format validity >= 98%: {goal})."
-        if "valid:SFT-only" in c and "valid:RecOne" in c:
-            vs, vr = c["valid:SFT-only"], c["valid:RecOne"]
-            body += (
-                f"\n\nThe same two models on the validation split ({vr['n']} other users' second-to-last ratings): "
-                f"SFT-only MAE {vs['mae']:.4f} (valid format {vs['valid_format']:.3f}), RecOne MAE {vr['mae']:.4f} "
-                f"(valid format {vr['valid_format']:.3f}): {100 * (vr['mae'] - vs['mae']) / vs['mae']:+.1f}%."
-            )
-        w = c.get("weights:RecOne")
-        if w:
-            body += (
-                f"\n\nRecOne's GRPO stage changed {w['changed']} of {w['tensors']} weight tensors of the SFT model, "
-                f"by at most {w['max_abs']:.1e} (largest relative norm change {w['max_rel']:.1e})."
-            )
-        z = c.get("zero_std:RecZero")
-        if z:
-            body += (
-                f" RecZero: {z['all_zero_std']} of {z['steps']} GRPO steps had identical rewards in every group "
-                "(zero advantages)."
-            )
-        if "MF" in ev and "RecOne" in ev:
-            body += f" MF MAE {ev['MF']['mae']:.4f} vs RecOne {ev['RecOne']['mae']:.4f}."
-        body += (
-            f"\n\nSum of the stages' wall times: {sum(c.get('wall_s', {}).values()) / 60:.1f} min "
-            "(per stage: " + ", ".join(f"{k} {v / 60:.1f}" for k, v in c.get("wall_s", {}).items()) + " min)."
-        )
-        update_markdown_section(DOC, "reczero-results", body)
-        sp = c.get("speed")
-        if sp:
-            text = markdown_table(
-                ["trainer", "steps", "mean step time (s)", "step times (s)"],
-                [
-                    [
-                        "TRL stock GRPOTrainer",
-                        sp["steps"],
-                        f"{sp['stock_mean']:.1f}",
-                        ", ".join(f"{t:.1f}" for t in sp["stock"]),
-                    ],
-                    [
-                        "mercato wrapper",
-                        sp["steps"],
-                        f"{sp['ours_mean']:.1f}",
-                        ", ".join(f"{t:.1f}" for t in sp["ours"]),
-                    ],
-                ],
-            )
-            text += f"\n\nRatio mercato / stock: **{sp['ratio']:.3f}** ({sp['setup']})."
-            gen = [
-                (k, v["tokens_per_s"])
-                for k, v in ev.items()
-                if v.get("tokens_per_s") == v.get("tokens_per_s")
-            ]
-            if gen:
-                text += (
-                    "\n\nGeneration throughput (greedy, batched, answer tokens/s): "
-                    + ", ".join(f"{k} {v:.1f}" for k, v in gen if v and v > 0)
-                    + "."
-                )
-            update_markdown_section(DOC, "reczero-speed", text)
-        budget = c.get("budget")
-        if budget:
-            update_markdown_section(DOC, "reczero-budget", budget)
-        curves = [p for p in ("reward_curve.png", "mae_curve.png", "sft_loss.png") if (IMG / p).exists()]
-        if curves:
-            update_markdown_section(
-                DOC, "reczero-curves", "\n".join(f"![{p[:-4]}](img/reczero/{p})" for p in curves)
-            )
-        if ev:
-            vf = lambda v: "—" if v is None or v != v else f"{v:.3f}"  # noqa: E731
-            short = [
-                [n, f"{ev[n]['mae']:.4f}", f"{ev[n]['rmse']:.4f}", vf(ev[n].get("valid_format"))]
-                for n in order
-                if n in ev
-            ]
-            update_markdown_section(
-                RESULTS,
-                "reczero",
-                "### RecZero / RecOne (MovieLens-100K, last rating of 300 users; SmolLM2-135M on CPU)\n\n"
-                + markdown_table(["method", "MAE", "RMSE", "valid format"], short)
-                + "\n\nDetails, budget and deviations: [reczero.md](reczero.md).",
-            )
-
-
-def baselines(data: RecZeroData, cfg: RecZeroConfig) -> dict[str, Any]:
-    return {row["name"]: row for row in score_baselines(cfg, data, "test")}
-
-
-def eval_model(
-    name: str, source: str, data: RecZeroData, cfg: RecZeroConfig, split: str = "test"
-) -> dict[str, Any]:
-    policy = load_policy(source, device=cfg.device)
-    examples = data.test if split == "test" else data.valid
-    res, texts = evaluate_policy(name, policy, examples, cfg, data.global_mean)
-    row = res.row()
-    row["samples"] = texts[:3]
-    return row
-
-
-def weight_change(before: str, after: str) -> dict[str, Any]:
-    """How far training moved the weights: tensors changed, max |delta|, max relative Frobenius change."""
-    from safetensors.torch import load_file
-
-    def tensors(folder: str) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {}
-        for f in sorted(Path(folder).glob("*.safetensors")):
-            out.update(load_file(str(f)))
-        return out
-
-    a, b = tensors(before), tensors(after)
-    deltas = {k: (b[k].float() - a[k].float()) for k in a}
-    changed = [k for k, d in deltas.items() if d.abs().max() > 0]
-    return {
-        "tensors": len(a),
-        "changed": len(changed),
-        "max_abs": max((float(deltas[k].abs().max()) for k in changed), default=0.0),
-        "max_rel": max(
-            (float(deltas[k].norm() / a[k].float().norm().clamp_min(1e-12)) for k in changed), default=0.0
-        ),
-    }
-
-
-def zero_std_steps(stage_dir: Path) -> dict[str, Any]:
-    """GRPO steps whose every group had identical rewards (no advantage, no gradient), from metrics.json."""
-    hist = [h for h in json.loads((stage_dir / "metrics.json").read_text())["history"] if "reward" in h]
-    return {"steps": len(hist), "all_zero_std": sum(h.get("frac_reward_zero_std", 0.0) >= 1.0 for h in hist)}
-
-
-def speed_compare(
-    data: RecZeroData, cfg: RecZeroConfig, run_dir: Path, steps: int, quick: bool
-) -> dict[str, Any]:
-    """Same model, batch, steps and seed: TRL's stock GRPOTrainer vs mercato's glue (all weights trainable)."""
-    from datasets import Dataset
-    from trl import GRPOTrainer
-
-    rows = examples_to_rows(data.train[:16])
-    g = 2 if quick else 4
-    settings = GRPOSettings(
-        output_dir=str(run_dir / "speed_ours"),
-        steps=steps,
-        num_generations=g,
-        prompts_per_step=1,
-        learning_rate=1e-6,
-        max_completion_length=16 if quick else 32,
-        seed=cfg.seed,
-    )
-    reward_cfg = cfg.reward
-
-    def stock_format(prompts: list[Any], completions: list[Any], **kw: Any) -> list[float]:
-        return [format_reward(c[0]["content"], reward_cfg) for c in completions]
-
-    def stock_answer(
-        prompts: list[Any], completions: list[Any], rating: list[float], **kw: Any
-    ) -> list[float]:
-        return [answer_reward(c[0]["content"], r, reward_cfg) for c, r in zip(completions, rating)]
-
-    timings: dict[str, list[float]] = {}
-    for which in ("stock", "ours"):
-        seed_everything(cfg.seed)
-        policy = load_policy(cfg.model, device=cfg.device)
-        timer = StepTimer()
-        if which == "stock":
-            args = make_grpo_args(replace(settings, output_dir=str(run_dir / "speed_stock")))
-            trainer = GRPOTrainer(
-                model=policy.model,
-                reward_funcs=[stock_format, stock_answer],
-                args=args,
-                train_dataset=Dataset.from_list(rows),
-                processing_class=policy.tokenizer,
-                callbacks=[timer],
-            )
-        else:
-            trainer = build_grpo_trainer(
-                policy.model,
-                policy.tokenizer,
-                trl_reward_functions(reward_cfg),
-                rows,
-                settings,
-                callbacks=[timer],
-            )
-        trainer.train()
-        timings[which] = timer.step_times
-    stock, ours = timings["stock"], timings["ours"]
-    return {
-        "steps": steps,
-        "stock": stock,
-        "ours": ours,
-        "stock_mean": float(np.mean(stock)),
-        "ours_mean": float(np.mean(ours)),
-        "ratio": float(np.mean(ours) / np.mean(stock)),
-        "setup": f"{cfg.model}, {g} completions x 1 prompt, max {settings.max_completion_length} new tokens, "
-        f"all weights trainable, seed {cfg.seed}, {torch.get_num_threads()} torch thread(s)",
-    }
-
-
-def curves(img: Path, *run_dirs: Path) -> None:
-    reward, mae_ = {}, {}
-    for name, stage in (("RecZero", "reczero"), ("RecOne", "recone")):
-        paths = [
-            d / stage / "grpo" / "metrics.json"
-            for d in run_dirs
-            if (d / stage / "grpo" / "metrics.json").exists()
+    if "recone" not in args.skip:
+        sft = bench.train_spec(cfg, "recone", "sft", None, root, code)
+        grpo = bench.train_spec(cfg, "recone", "grpo", sft, root, code)
+        levels[0].append(Run("train:sft", bench.train_stage, sft, data, group="recone"))
+        levels[1] += [
+            ev("SFT-only", sft, "recone"),
+            ev("SFT-only", sft, "recone", "valid"),
+            Run("train:recone", bench.train_stage, grpo, data, group="recone"),
         ]
-        if not paths:
+        levels[2] += [
+            ev("RecOne", grpo, "recone"),
+            ev("RecOne", grpo, "recone", "valid"),
+            Run("weights:RecOne", bench.weight_change, bench.WeightSpec(sft, grpo), None, group="recone"),
+        ]
+    if "speed" not in args.skip:
+        spec = bench.SpeedSpec(
+            cfg, args.speed_steps, 2 if args.quick else 4, 16 if args.quick else 32, str(root / "speed")
+        )
+        levels[0].append(Run("speed", bench.speed_compare, spec, data, group="speed"))
+    if "zeroshot" not in args.skip:
+        levels[0].append(ev("zero-shot", cfg.model, "reczero"))
+    if "reczero" not in args.skip:
+        rz = bench.train_spec(cfg, "reczero", "grpo", None, root, code)
+        levels[0].append(Run("train:reczero", bench.train_stage, rz, data, group="reczero"))
+        levels[1].append(ev("RecZero", rz, "reczero"))
+    return levels, {r.name: r for level in levels for r in level}
+
+
+def curves(img: Path, got: dict[str, Any]) -> list[str]:
+    """Reward, rollout-MAE and SFT-loss curves from the training stages' metrics; the files written."""
+    reward, mae_ = {}, {}
+    for name, key in (("RecZero", "train:reczero"), ("RecOne", "train:recone")):
+        if key not in got:
             continue
-        path = paths[0]
-        m = json.loads(path.read_text())
+        m = got[key]["metrics"]
         hist = [h for h in m["history"] if "reward" in h]
         if hist:
             reward[name] = ([h["step"] for h in hist], [h["reward"] for h in hist])
-        if m["rollout_mae"]:
+        if m.get("rollout_mae"):
             mae_[name] = (list(range(1, len(m["rollout_mae"]) + 1)), m["rollout_mae"])
+    written = []
     if reward:
         save_line_plot(
             img / "reward_curve.png", reward, "GRPO step", "mean reward (format + answer)", "GRPO reward"
         )
+        written.append("reward_curve.png")
     if mae_:
         save_line_plot(
             img / "mae_curve.png", mae_, "GRPO step", "rollout MAE (fallback: user mean)", "Rollout MAE"
         )
-    sfts = [
-        d / "recone" / "sft" / "metrics.json"
-        for d in run_dirs
-        if (d / "recone" / "sft" / "metrics.json").exists()
-    ]
-    if sfts:
-        sft = sfts[0]
-        hist = [h for h in json.loads(sft.read_text())["history"] if "loss" in h]
+        written.append("mae_curve.png")
+    if "train:sft" in got:
+        hist = [h for h in got["train:sft"]["metrics"]["history"] if "loss" in h]
         if hist:
             save_line_plot(
                 img / "sft_loss.png",
@@ -383,13 +160,119 @@ def curves(img: Path, *run_dirs: Path) -> None:
                 "loss",
                 "RecOne cold-start SFT",
             )
+            written.append("sft_loss.png")
+    return written
+
+
+def budget_block(exp: Experiment, cfg: RecZeroConfig, got: dict[str, Any]) -> str:
+    """The setup, rendered from the config and the runs' recorded machine."""
+    test = got["baselines"]["global mean"]["n"]
+    valid = next(
+        (got[k]["n"] for k in ("valid:SFT-only", "valid:RecOne") if k in got), cfg.data.num_val_users
+    )
+    return (
+        f"{machine_line(exp.all_meta())} fp32, device setting `{cfg.device}`. Policy `{cfg.model}`.\n\n"
+        f"- Held-out set: last rating of {test} users; validation: {valid} users' second-to-last ratings; "
+        f"history of {cfg.data.history_len} items in the prompt.\n"
+        f"- SFT (RecOne cold start): {describe(cfg.sft, ['num_examples', 'epochs', 'batch_size', 'learning_rate', 'lr_scheduler', 'trainable_layers'])} "
+        "(template rationales; trainable_layers 0 = all).\n"
+        f"- GRPO (RecZero and RecOne): {describe(cfg.grpo, ['steps', 'prompts_per_step', 'num_generations', 'max_completion_length', 'learning_rate', 'beta', 'temperature', 'trainable_layers'])}, "
+        f"partial format credit {cfg.reward.partial_format_weight:g}.\n"
+        f"- Evaluation: greedy, {describe(cfg.eval, ['max_new_tokens', 'batch_size', 'fallback'])}.\n"
+    )
+
+
+def results_block(exp: Experiment, got: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    ev: dict[str, Any] = {**got.get("baselines", {})}
+    ev.update({k.split(":", 1)[1]: v for k, v in got.items() if k.startswith("eval:")})
+
+    def fmt(v: Any, d: int = 4) -> str:
+        return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{d}f}"
+
+    rows = []
+    for name in ORDER:
+        r = ev.get(name)
+        if r is None:
+            rows.append([name, "not run", "", "", "", "", ""])
+            continue
+        rows.append(
+            [
+                name,
+                fmt(r["mae"]),
+                fmt(r["rmse"]),
+                str(r["n"]),
+                fmt(r.get("valid_format"), 3),
+                fmt(r.get("fallback_rate"), 3),
+                fmt(r.get("tokens_per_answer"), 1),
+            ]
+        )
+    body = markdown_table(
+        ["method", "MAE", "RMSE", "n", "valid format", "fallback rate", "tokens/answer"], rows
+    )
+    if "SFT-only" in ev and "RecOne" in ev:
+        rel = 100 * (ev["RecOne"]["mae"] - ev["SFT-only"]["mae"]) / ev["SFT-only"]["mae"]
+        goal = "met" if rel <= -5 and ev["RecOne"]["valid_format"] >= 0.98 else "NOT met"
+        body += f"\n\nRecOne MAE vs SFT-only: {rel:+.1f}% (goal: at least -5% with format validity >= 98%: {goal})."
+    if "valid:SFT-only" in got and "valid:RecOne" in got:
+        vs, vr = got["valid:SFT-only"], got["valid:RecOne"]
+        body += (
+            f"\n\nThe same two models on the validation split ({vr['n']} other users' second-to-last ratings): "
+            f"SFT-only MAE {vs['mae']:.4f} (valid format {vs['valid_format']:.3f}), RecOne MAE {vr['mae']:.4f} "
+            f"(valid format {vr['valid_format']:.3f}): {100 * (vr['mae'] - vs['mae']) / vs['mae']:+.1f}%."
+        )
+    w = got.get("weights:RecOne")
+    if w:
+        body += (
+            f"\n\nRecOne's GRPO stage changed {w['changed']} of {w['tensors']} weight tensors of the SFT model, "
+            f"by at most {w['max_abs']:.1e} (largest relative norm change {w['max_rel']:.1e})."
+        )
+    if "train:reczero" in got:
+        z = bench.zero_std_steps(got["train:reczero"]["metrics"])
+        body += (
+            f" RecZero: {z['all_zero_std']} of {z['steps']} GRPO steps had identical rewards in every group "
+            "(zero advantages)."
+        )
+    if "MF" in ev and "RecOne" in ev:
+        body += f" MF MAE {ev['MF']['mae']:.4f} vs RecOne {ev['RecOne']['mae']:.4f}."
+    walls = {n: m.get("wall_s", 0.0) for n, m in exp.meta.items() if n in exp.declared}
+    body += (
+        f"\n\nSum of the stages' wall times: {sum(walls.values()) / 60:.1f} min "
+        "(per stage: " + ", ".join(f"{k} {v / 60:.1f}" for k, v in walls.items()) + " min)."
+    )
+    return body, ev
+
+
+def speed_block(sp: dict[str, Any], ev: dict[str, Any]) -> str:
+    text = markdown_table(
+        ["trainer", "steps", "mean step time (s)", "step times (s)"],
+        [
+            [
+                "TRL stock GRPOTrainer",
+                sp["steps"],
+                f"{sp['stock_mean']:.1f}",
+                ", ".join(f"{t:.1f}" for t in sp["stock"]),
+            ],
+            [
+                "mercato wrapper",
+                sp["steps"],
+                f"{sp['ours_mean']:.1f}",
+                ", ".join(f"{t:.1f}" for t in sp["ours"]),
+            ],
+        ],
+    )
+    text += f"\n\nRatio mercato / stock: **{sp['ratio']:.3f}** ({sp['setup']})."
+    gen = [(k, v["tokens_per_s"]) for k, v in ev.items() if v.get("tokens_per_s") == v.get("tokens_per_s")]
+    if gen:
+        text += (
+            "\n\nGeneration throughput (greedy, batched, answer tokens/s): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in gen if v and v > 0)
+            + "."
+        )
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="tiny random LM, small sets, < 3 min, no docs")
-    p.add_argument("--run-dir", default=None, help="cache/resume folder (default runs/reczero-bench[-quick])")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: 1 if the CPU is overloaded)")
     p.add_argument("--test-users", type=int, default=300, help="held-out users (last rating each)")
     p.add_argument("--sft-examples", type=int, default=800, help="cold-start SFT samples")
     p.add_argument("--sft-lr", type=float, default=2e-4, help="cold-start SFT learning rate")
@@ -399,108 +282,62 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--speed-steps", type=int, default=2, help="GRPO steps per trainer in the speed comparison"
     )
-    p.add_argument("--skip", nargs="*", default=[], help="stages to skip: recone speed zeroshot reczero")
-    p.add_argument(
-        "--merge",
-        nargs="*",
-        default=[],
-        help="fold these run dirs' results.json into --run-dir's, render, exit",
-    )
-    p.add_argument("--no-docs", action="store_true", help="do not write docs/")
+    p.add_argument("--skip", nargs="*", default=[], help="chains to skip: recone speed zeroshot reczero")
+    add_runner_args(p)
     args = p.parse_args(argv)
     setup_logging()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    threads = args.threads or (1 if os.getloadavg()[0] > (os.cpu_count() or 1) else (os.cpu_count() or 1))
-    torch.set_num_threads(threads)
+    if args.threads is None:  # 1 thread per run if the CPU is overloaded, else every core
+        args.threads = 1 if os.getloadavg()[0] > (os.cpu_count() or 1) else (os.cpu_count() or 1)
     cfg = make_config(args.quick, args)
-    run_dir = Path(args.run_dir or ("runs/reczero-bench-quick" if args.quick else "runs/reczero-bench"))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(cfg.seed)
-    bench = Bench(cfg, run_dir, write_docs=not (args.quick or args.no_docs), quick=args.quick)
-    img = IMG if bench.write_docs else run_dir / "img"  # quick/no-docs runs never touch docs/
-    data = build_data(cfg.data)
-    budget = (
-        f"Measured on a 2-core CPU shared with other jobs (load average {os.getloadavg()[0]:.1f} at start), "
-        f"{threads} torch thread(s), fp32, no GPU. Policy `{cfg.model}`.\n\n"
-        f"- Held-out set: last rating of {len(data.test)} users; validation: {len(data.valid)} users' "
-        f"second-to-last ratings; history of {cfg.data.history_len} items in the prompt.\n"
-        f"- SFT (RecOne cold start): {cfg.sft.num_examples} template rationales, 1 epoch, batch "
-        f"{cfg.sft.batch_size}, lr {cfg.sft.learning_rate:g} ({cfg.sft.lr_scheduler}), top {cfg.sft.trainable_layers or 'all'} blocks trained.\n"
-        f"- GRPO (RecZero and RecOne): {cfg.grpo.steps} steps x {cfg.grpo.prompts_per_step} prompts x G = "
-        f"{cfg.grpo.num_generations}, max {cfg.grpo.max_completion_length} new tokens, lr {cfg.grpo.learning_rate:g}, "
-        f"beta {cfg.grpo.beta:g}, temperature {cfg.grpo.temperature:g}, top {cfg.grpo.trainable_layers or 'all'} "
-        f"blocks trained, partial format credit {cfg.reward.partial_format_weight:g}.\n"
-        f"- Evaluation: greedy, max {cfg.eval.max_new_tokens} new tokens, batch {cfg.eval.batch_size}, "
-        f"fallback = {cfg.eval.fallback}.\n"
-    )
-    bench.cache.setdefault("budget", budget)  # keep the first run's (its load average, its settings)
-    bench.cache.setdefault("config", config_to_dict(cfg))
-    t_all = time.perf_counter()
-    if args.merge:
-        for other in args.merge:
-            theirs = json.loads((Path(other) / "results.json").read_text())
-            for key, value in theirs.items():
-                if key == "eval":
-                    bench.cache.setdefault("eval", {}).update(value)
-                elif key == "wall_s":
-                    bench.cache.setdefault("wall_s", {}).update(
-                        {k: v for k, v in value.items() if k != "baselines"}
-                    )
-                elif key == "budget" and f"(`{other}`)" not in bench.cache["budget"]:
-                    bench.cache["budget"] += (
-                        f"\n\nThe stages {', '.join(k for k in theirs if ':' in k)} ran in a parallel process "
-                        f"(`{other}`) with this budget:\n\n{value}"
-                    )
-                elif key not in bench.cache:
-                    bench.cache[key] = value
-        curves(img, run_dir, *[Path(o) for o in args.merge])
-        atomic_write_json(bench.cache_path, bench.cache)
-        bench.render()
+    exp = Experiment.from_args("reczero", args, code=CODE, repo=ROOT)
+    levels, runs = declare(exp, cfg, args)
+    got: dict[str, Any] = {}
+    for level in levels:
+        got.update(exp.run(level))
+    if not exp.complete:
+        logger.info(
+            "shard done (%d runs computed); run without --shard to write the report", len(exp.computed)
+        )
         return 0
-
-    bench.stage("baselines", lambda: baselines(data, cfg))
-    bench.cache.setdefault("eval", {}).update(bench.cache["baselines"])
-
-    def run_eval(name: str, source: str) -> None:
-        key = f"eval:{name}"
-        row = bench.stage(key, lambda: eval_model(name, source, data, cfg))
-        bench.cache["eval"][name] = row
-        bench.render()
-
-    if "recone" not in args.skip:
-        recone = RecZeroTrainer(replace(cfg, method="recone"), data, run_dir / "recone")
-        sft_dir = bench.stage("train:sft", lambda: str(recone.sft()))
-        curves(img, run_dir)
-        run_eval("SFT-only", sft_dir)
-        recone_dir = bench.stage("train:recone", lambda: str(recone.grpo(init=sft_dir)))
-        curves(img, run_dir)
-        run_eval("RecOne", recone_dir)
-        bench.stage("weights:RecOne", lambda: weight_change(sft_dir, recone_dir))
-        for name, source in (
-            ("SFT-only", sft_dir),
-            ("RecOne", recone_dir),
-        ):  # the same comparison, other users
-            bench.stage(f"valid:{name}", lambda n=name, s=source: eval_model(n, s, data, cfg, "valid"))
-        bench.render()
-    if "speed" not in args.skip:
-        bench.stage("speed", lambda: speed_compare(data, cfg, run_dir, args.speed_steps, args.quick))
-    if "zeroshot" not in args.skip:
-        run_eval("zero-shot", cfg.model)
-    if "reczero" not in args.skip:
-        reczero = RecZeroTrainer(replace(cfg, method="reczero"), data, run_dir / "reczero")
-        rz_dir = bench.stage("train:reczero", lambda: str(reczero.grpo()))
-        curves(img, run_dir)
-        run_eval("RecZero", rz_dir)
-        bench.stage("zero_std:RecZero", lambda: zero_std_steps(run_dir / "reczero" / "grpo"))
-    bench.render()
-    atomic_write_json(bench.cache_path, bench.cache)
-    ev = bench.cache["eval"]
+    body, ev = results_block(exp, got)
+    blocks = {"reczero-results": body, "reczero-budget": budget_block(exp, cfg, got)}
+    if "speed" in got:
+        blocks["reczero-speed"] = speed_block(got["speed"], ev)
+    written = curves(exp.out_path("docs/img/reczero"), got)
+    if written:
+        blocks["reczero-curves"] = "\n".join(f"![{f[:-4]}](img/reczero/{f})" for f in written)
+    short = [
+        [
+            n,
+            f"{ev[n]['mae']:.4f}",
+            f"{ev[n]['rmse']:.4f}",
+            "—" if ev[n].get("valid_format") is None else f"{ev[n]['valid_format']:.3f}",
+        ]
+        for n in ORDER
+        if n in ev
+    ]
+    summary = (
+        f"### RecZero / RecOne (MovieLens-100K, last rating of {ev['global mean']['n']} users; `{cfg.model}`, "
+        f"device `{cfg.device}`)\n\n"
+        + markdown_table(["method", "MAE", "RMSE", "valid format"], short)
+        + "\n\nDetails, budget and deviations: [reczero.md](reczero.md)."
+    )
+    gpu = cfg.device != "cpu" and any(m.get("cuda") for m in exp.all_meta())
+    row = bench.readme_row(ev, cfg.model, "a GPU" if gpu else "CPU")
+    exp.write_json(
+        "results.json",
+        {"eval": ev, **{k: v for k, v in got.items() if k in ("speed", "weights:RecOne")}, "readme_row": row},
+    )
+    exp.report({"docs/reczero.md": blocks, "docs/results.md": {"reczero": summary}})
     for name, r in ev.items():
         logger.info("%-15s MAE %.4f RMSE %.4f valid %s", name, r["mae"], r["rmse"], r.get("valid_format"))
-    logger.info("benchmark done in %.1f min", (time.perf_counter() - t_all) / 60)
+    logger.info("README row: %s", row)
+    logger.info(
+        "%d runs computed, %d from the cache", len(exp.computed), len(exp.declared) - len(exp.computed)
+    )
     if args.quick:
-        ok = all(np.isfinite(r["mae"]) for r in ev.values()) and "RecOne" in ev and "RecZero" in ev
-        return 0 if ok else 1
+        return 0 if all(np.isfinite(r["mae"]) for r in ev.values()) else 1
     return 0
 
 
