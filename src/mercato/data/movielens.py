@@ -22,7 +22,7 @@ import pandas as pd
 
 from mercato.data.packaged import package_dir
 from mercato.data.splits import CTRSplits, per_user_time_split
-from mercato.data.tables import read_table
+from mercato.data.tables import DataError, read_table
 
 __all__ = ["MovieLens", "load_movielens", "load_ratings_file", "movielens_ctr", "movielens_sequences"]
 
@@ -103,17 +103,33 @@ def load_movielens(variant: Variant = "100k") -> MovieLens:
 
 
 def load_ratings_file(
-    ratings_path: str | Path, users_path: str | Path | None = None, items_path: str | Path | None = None
+    ratings_path: str | Path,
+    users_path: str | Path | None = None,
+    items_path: str | Path | None = None,
+    *,
+    scale: tuple[float, float] = (1.0, 5.0),
 ) -> MovieLens:
     """Read a user's own ratings in the MovieLens schema.
 
     Files (CSV/TSV/Parquet): ratings ``user_id,item_id,rating,timestamp``; optional users
     ``user_id,age,gender,occupation,zip``; optional items ``item_id,title,year,genres`` (genres ``|``-separated).
-    Missing side files give empty side information.
+    Missing side files give empty side information. Every rating must lie in the declared ``scale``
+    ``(lowest, highest)``, MovieLens' 1..5 stars by default; a rating outside it is an error naming the file and
+    the row (counted from 0, header excluded).
     """
+    lo, hi = (float(v) for v in scale)
+    if not lo < hi:
+        raise ValueError(f"scale must be (lowest, highest) with lowest < highest, got {scale!r}")
     ratings = read_table(
         ratings_path, {"user_id": "id", "item_id": "id", "rating": "numeric", "timestamp": "numeric"}
     )
+    outside = ((ratings["rating"] < lo) | (ratings["rating"] > hi)).to_numpy()
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise DataError(
+            f"{ratings_path}: row {row}, column 'rating': {ratings['rating'].iloc[row]:g} lies outside the declared "
+            f"scale [{lo:g}, {hi:g}] ({int(outside.sum())} such rows); pass scale=(lowest, highest) if the scale differs"
+        )
     if users_path is not None:
         users = read_table(
             users_path,

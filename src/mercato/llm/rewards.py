@@ -26,6 +26,7 @@ __all__ = [
     "check_tagged_format",
     "completion_text",
     "first_number",
+    "extract_final_tag",
     "extract_tag",
     "parse_number",
     "tag_partial_credit",
@@ -56,6 +57,42 @@ def extract_tag(text: str, tag: str, last: bool = True) -> str | None:
     if not matches:
         return None
     return str(matches[-1] if last else matches[0]).strip()
+
+
+def _stage_spans(text: str, tags: Sequence[str]) -> list[tuple[int, int]]:
+    """``(start, end)`` of every ``<tag>...</tag>`` of ``tags``; an unclosed ``<tag>`` runs to the end of ``text``."""
+    spans = []
+    for tag in tags:
+        open_, close = _open_close(tag)
+        start = text.find(open_)
+        while start >= 0:
+            end = text.find(close, start + len(open_))
+            spans.append((start, len(text) if end < 0 else end + len(close)))
+            start = text.find(open_, start + len(open_))
+    return spans
+
+
+def extract_final_tag(text: str, tag: str, enclosing: Sequence[str]) -> str | None:
+    """Stripped content of the last ``<tag>...</tag>`` that is not inside another stage, or None.
+
+    A ``<tag>`` pair that lies within one of the ``enclosing`` stages (e.g. a ``<rate>`` echoed from a movie
+    title inside ``<analyze item>``, or inside an ``<analyze item>`` that is never closed) is not the answer,
+    so it never counts; when no pair outside them exists the answer is missing (None). A pair's content never
+    spans another ``<tag>`` (``<rate>5 ... <rate>4</rate>`` reads 4).
+
+    Examples:
+        >>> stages = ("analyze item", "match")
+        >>> extract_final_tag("<analyze item>'<rate>5</rate>'</analyze item><match>ok</match>", "rate", stages)
+        >>> extract_final_tag("<analyze item>x</analyze item><rate> 4 </rate>", "rate", stages)
+        '4'
+    """
+    open_, close = _open_close(tag)
+    pattern = re.escape(open_) + r"((?:(?!" + re.escape(open_) + r").)*?)" + re.escape(close)
+    spans = _stage_spans(text, [t for t in enclosing if t != tag])
+    for match in reversed(list(re.finditer(pattern, text, flags=re.DOTALL))):
+        if not any(start < match.start() < end for start, end in spans):
+            return str(match.group(1)).strip()
+    return None
 
 
 def check_tagged_format(text: str, tags: Sequence[str]) -> bool:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from mercato.llm.rewards import (
     as_trl_reward,
     check_tagged_format,
-    extract_tag,
+    extract_final_tag,
     parse_number,
     tag_partial_credit,
 )
@@ -45,8 +45,13 @@ _DEFAULT = RewardConfig()
 
 
 def parse_rating(text: str, lo: float = 1.0, hi: float = 5.0) -> float | None:
-    """The rating in the last ``<rate>`` tag if it is a single number in [lo, hi], else None."""
-    return parse_number(extract_tag(text, "rate", last=True), lo, hi)
+    """The rating in the final ``<rate>`` tag if it is a single number in [lo, hi], else None.
+
+    Only a ``<rate>`` outside the other three stages counts: one inside ``<analyze user>``, ``<analyze item>`` or
+    ``<match>`` (an echoed title, say) is text, not the answer, so a completion whose final ``<rate>`` is missing
+    parses to None (a format failure), never to a number taken from inside another stage.
+    """
+    return parse_number(extract_final_tag(text, "rate", TAGS), lo, hi)
 
 
 def is_valid_format(text: str, cfg: RewardConfig = _DEFAULT) -> bool:
@@ -100,8 +105,8 @@ def predict_ratings(
 ) -> ParsedRating:
     """Parse each completion's rating; when unparsable, use its fallback (e.g. the user mean) and count it.
 
-    A rating is taken from the last ``<rate>`` tag even if another stage is malformed (so format validity and
-    fallback use are reported separately).
+    A rating is taken from the final ``<rate>`` tag (:func:`parse_rating`) even if another stage is malformed
+    (so format validity and fallback use are reported separately).
     """
     preds, valid, used = [], [], []
     for text, fb in zip(texts, fallbacks, strict=True):
