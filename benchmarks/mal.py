@@ -1,0 +1,330 @@
+"""MAL benchmark: mercato's MAL and baselines next to PyMAL's BASE / NATAL (= MAL with CAT, run with its own
+code) on the same simulated MAC files (short and long paths, Last-Click and First-Click primary, 3 seeds), and
+attribution shares on ChannelAttribution's path file.
+
+    python benchmarks/mal.py                # the plan that fits this machine (--plan core); updates docs/
+    python benchmarks/mal.py --plan full    # every model for both primaries (hours on 2 cores)
+    python benchmarks/mal.py --quick        # smoke run (< 60 s), writes only under runs/bench/mal-quick/
+
+PyMAL must be checked out at scratch/PyMAL (``--pymal-dir``); ChannelAttribution (GPL-3, test/bench only) is
+used when ``MERCATO_CA_PYTHON`` (or scratch/ca/venv/bin/python) has it, on the Data.csv of its sdist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mercato.core.experiments import Experiment, Run, add_runner_args, describe, machine_line
+from mercato.core.results import markdown_table, mean_std
+from mercato.mal.attribution import PathFileSpec, attribution_shares
+from mercato.mal.bench import MALRunConfig, fit_mal
+from mercato.mal.model import preset
+from mercato.mal.pymal import PyMALRunConfig, fit_pymal, pymal_available
+from mercato.mal.sim import SimSpec, sim_config
+
+ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("benchmarks.mal")
+
+ALL_MODELS = ["Base", "Shared-Bottom", "MMoE", "PLE", "MoAE", "MAL w/o CAT", "MAL"]
+CORE_MODELS = {"last": ["Base", "MAL", "MAL w/o CAT", "MoAE"], "first": ["Base", "MAL"]}
+PLANS = {
+    # core: what fits the 2-core machine in about 40 minutes; full: every model for both primaries
+    "core": {
+        "n_clicks": 100_000,
+        "settings": ["short", "long"],
+        "primaries": ["last", "first"],
+        "seeds": [0, 1, 2],
+        "models": CORE_MODELS,
+        "epochs": 2,
+    },
+    "full": {
+        "n_clicks": 100_000,
+        "settings": ["short", "long"],
+        "primaries": ["last", "first"],
+        "seeds": [0, 1, 2],
+        "models": {"last": ALL_MODELS, "first": ALL_MODELS},
+        "epochs": 2,
+    },
+    # subsets of core, in the order core computes them (a report from whatever finished first)
+    "last": {
+        "n_clicks": 100_000,
+        "settings": ["short", "long"],
+        "primaries": ["last"],
+        "seeds": [0, 1, 2],
+        "models": {"last": CORE_MODELS["last"]},
+        "epochs": 2,
+    },
+    "min": {
+        "n_clicks": 100_000,
+        "settings": ["short"],
+        "primaries": ["last"],
+        "seeds": [0, 1, 2],
+        "models": {"last": ["Base", "MAL"]},
+        "epochs": 2,
+    },
+    "quick": {
+        "n_clicks": 20_000,
+        "settings": ["short"],
+        "primaries": ["last"],
+        "seeds": [0],
+        "models": {"last": ["Base", "MAL"]},
+        "epochs": 1,
+    },
+}
+PYMAL_SEEDS = {0: 2026, 1: 2027, 2: 2028}
+# the code whose source keys the cached results (the CLI and README are left out on purpose)
+CODE = (
+    "mercato.core",
+    "mercato.ctr",
+    "mercato.mal.attribution",
+    "mercato.mal.labels",
+    "mercato.mal.mac",
+    "mercato.mal.sim",
+    "mercato.mal.model",
+    "mercato.mal.bench",
+    "mercato.mal.pymal",
+    "mercato.mal._pymal_shim",
+)
+VIEWS = ["last", "first", "linear", "mta"]
+
+
+def _aux(model: str, primary: str) -> tuple[str, ...]:
+    if model == "BASE":
+        return ()
+    return tuple(v for v in ("first", "last", "mta", "linear") if v != primary) + ("cartesian",)
+
+
+def _ca_python() -> str | None:
+    env = os.environ.get("MERCATO_CA_PYTHON")
+    if env:
+        return str(Path(env).resolve())
+    local = ROOT / "scratch" / "ca" / "venv" / "bin" / "python"
+    return str(local) if local.exists() else None
+
+
+def _attribution_table(res: dict) -> str:
+    shares = res["shares"]
+    rules = list(shares)
+    channels = sorted(shares["markov"], key=lambda c: -shares["markov"][c])
+    total = res["total_conversions"]
+    rows = [[c] + [f"{100 * shares[r].get(c, 0.0) / total:.2f}" for r in rules] for c in channels]
+    return markdown_table(["channel"] + [f"{r} (%)" for r in rules], rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_runner_args(ap)
+    ap.add_argument("--pymal-dir", default=str(ROOT / "scratch" / "PyMAL"), help="PyMAL checkout")
+    ap.add_argument(
+        "--plan", choices=["core", "full", "last", "min"], default="core", help="which grid (see PLANS)"
+    )
+    ap.add_argument("--seeds", default=None, help="comma list overriding the plan's seeds (e.g. 0,1)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    plan = dict(PLANS["quick" if args.quick else args.plan])
+    if args.seeds:
+        plan["seeds"] = [int(x) for x in args.seeds.split(",")]
+    exp = Experiment.from_args(
+        "mal",
+        args,
+        code=CODE,
+        repo=ROOT,
+    )
+    runs: list[Run] = []
+    data_csv = sorted(ROOT.glob("scratch/ca/channelattribution-*/src/cypack/data/Data.csv"))
+    if data_csv:
+        runs.append(
+            Run(
+                "attribution/Data.csv",
+                attribution_shares,
+                {"ca_python": _ca_python()},
+                PathFileSpec(str(data_csv[-1].relative_to(ROOT))),
+                group="attribution",
+            )
+        )
+    why = pymal_available(args.pymal_dir)
+    if why:
+        log.warning("PyMAL not run: %s", why)
+    specs = {s: SimSpec(setting=s, n_clicks=plan["n_clicks"], seed=0) for s in plan["settings"]}
+    trainer = dataclasses.replace(MALRunConfig().trainer, epochs=plan["epochs"])
+    pymal_dir = str(Path(args.pymal_dir).resolve())
+    for primary in plan[
+        "primaries"
+    ]:  # priority order: per primary and setting, PyMAL's runs, then ours by seed
+        for s, spec in specs.items():
+            for seed in plan["seeds"]:
+                for model in () if why else ("BASE", "NATAL"):
+                    cfg = PyMALRunConfig(
+                        model=model,
+                        main_view=primary,
+                        aux_views=_aux(model, primary),
+                        seed=PYMAL_SEEDS.get(seed, 2026 + seed),
+                        pymal_dir=pymal_dir,
+                    )
+                    runs.append(
+                        Run(f"pymal/{s}/{primary}/{model}/s{seed}", fit_pymal, cfg, spec, group=f"pymal/{s}")
+                    )
+            for seed in plan["seeds"]:
+                for model in plan["models"][primary]:
+                    mcfg = MALRunConfig(
+                        model=model,
+                        primary=primary,
+                        seed=seed,
+                        trainer=trainer,
+                        latency=(model == "MAL" and seed == plan["seeds"][0]),
+                    )
+                    runs.append(
+                        Run(f"mal/{s}/{primary}/{model}/s{seed}", fit_mal, mcfg, spec, group=f"mal/{s}")
+                    )
+    res = exp.run(runs)
+    if not exp.complete:
+        return 0
+
+    seeds = plan["seeds"]
+
+    def get(kind: str, s: str, primary: str, model: str) -> list[dict]:
+        return [res[f"{kind}/{s}/{primary}/{model}/s{seed}"] for seed in seeds]
+
+    def paired(rs: list[dict], base: list[dict], key: str = "gauc") -> tuple[float, float]:
+        d = np.array([r[key] - b[key] for r, b in zip(rs, base, strict=True)])
+        se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+        return float(d.mean()), float(se)
+
+    rows, verdicts = [], []
+    for primary in plan["primaries"]:
+        for s in specs:
+            base = get("mal", s, primary, "Base")
+            pbase = [] if why else get("pymal", s, primary, "BASE")
+            for model in plan["models"][primary]:
+                rs = get("mal", s, primary, model)
+                dm, se = paired(rs, base)
+                rows.append(
+                    [
+                        s,
+                        primary,
+                        model,
+                        mean_std([r["auc"] for r in rs]),
+                        mean_std([r["gauc"] for r in rs]),
+                        "" if model == "Base" else f"{dm:+.4f} ± {se:.4f}",
+                        mean_std([r["logloss"] for r in rs]),
+                        mean_std([r["pcoc"] for r in rs], 3),
+                        f"{np.mean([r['clicks_per_s'] for r in rs]):.0f}",
+                    ]
+                )
+            for model in () if why else ("BASE", "NATAL"):
+                rs = get("pymal", s, primary, model)
+                dm, se = paired(rs, pbase)
+                cps = [r["clicks_per_s"] for r in rs if r["clicks_per_s"]]
+                rows.append(
+                    [
+                        s,
+                        primary,
+                        f"PyMAL {model}",
+                        mean_std([r["auc"] for r in rs]),
+                        mean_std([r["gauc"] for r in rs]),
+                        "" if model == "BASE" else f"{dm:+.4f} ± {se:.4f} (vs PyMAL BASE)",
+                        "n/a",
+                        "n/a",
+                        f"{np.mean(cps):.0f}" if cps else "n/a",
+                    ]
+                )
+            if primary == "last" and "MAL" in plan["models"][primary]:
+                mal = get("mal", s, primary, "MAL")
+                dm, se = paired(mal, base)
+                rel = dm / np.mean([b["gauc"] for b in base])
+                pc = float(np.mean([r["pcoc"] for r in mal]))
+                natal = (
+                    float("nan")
+                    if why
+                    else float(np.mean([r["gauc"] for r in get("pymal", s, primary, "NATAL")]))
+                )
+                mg = float(np.mean([r["gauc"] for r in mal]))
+                ok = [rel >= 0.0051, dm > 2 * se, abs(pc - 1) <= 0.05, mg >= natal]
+                verdicts.append(
+                    f"{s} paths: MAL − Base GAUC {dm:+.4f} ({100 * rel:+.2f}% relative; needed ≥ +0.51%: "
+                    f"{'yes' if ok[0] else 'no'}), paired s.e. {se:.4f} (above 2 s.e.: {'yes' if ok[1] else 'no'}), "
+                    f"PCOC {pc:.3f} (within 1 ± 0.05: {'yes' if ok[2] else 'no'}), MAL GAUC {mg:.4f} vs PyMAL NATAL "
+                    f"{natal:.4f} (at or above: {'yes' if ok[3] else 'no'}) -> {'met' if all(ok) else 'missed'}"
+                )
+    header = [
+        "paths",
+        "primary",
+        "model",
+        "AUC",
+        "GAUC",
+        "GAUC − Base (paired, ± s.e.)",
+        "logloss",
+        "PCOC",
+        "train clicks/s",
+    ]
+    first = specs[plan["settings"][0]]
+    st = res[f"mal/{plan['settings'][0]}/{plan['primaries'][0]}/Base/s{seeds[0]}"]
+    cfg0 = sim_config(first)
+    tr = trainer
+    setup = (
+        f"Simulated MAC files ({plan['n_clicks']:,} target clicks per setting, generator seed 0; training days "
+        f"0-18 ({st['train_clicks']:,} clicks in the '{plan['settings'][0]}' setting), validation day 19, test day 20 "
+        f"({st['test_clicks']:,} clicks)). Generator: "
+        + describe(
+            cfg0,
+            [
+                "n_users",
+                "n_items",
+                "n_channels",
+                "window_days",
+                "base_logit",
+                "affinity_weight",
+                "touch_noise_sd",
+            ],
+        )
+        + "; "
+        + ", ".join(f"{k} paths: mean_path_len {sim_config(v).mean_path_len:g}" for k, v in specs.items())
+        + ". mercato models: "
+        + describe(tr, ["epochs", "batch_size", "lr", "patience", "monitor"])
+        + f", lambda {preset('MAL').lam:g}, binarised labels, seeds {', '.join(map(str, seeds))}; test scores "
+        "from the PTP-only serving path. PyMAL: its own run.py with its defaults (lr 3e-3, batch 4096, one pass "
+        "over the 20 training days, seeds "
+        + ", ".join(str(PYMAL_SEEDS.get(x, 2026 + x)) for x in seeds)
+        + "), in a subprocess on the CPU (its clicks/s count its whole run.py, test included). "
+        + (f"PyMAL was NOT run: {why}. " if why else "")
+        + machine_line(exp.all_meta())
+    )
+    lat = [res[f"mal/{s}/last/MAL/s{seeds[0]}"] for s in specs if "MAL" in plan["models"].get("last", [])]
+    lat_md = ""
+    if lat:
+        lat_md = (
+            "\n\nServing latency of MAL (best of 20, ms): "
+            + "; ".join(
+                f"{s}: batch 1 full {r['latency_full_ms_b1']:.2f} / PTP-only {r['latency_serve_ms_b1']:.2f}, batch 1,000 "
+                f"full {r['latency_full_ms_b1000']:.1f} / PTP-only {r['latency_serve_ms_b1000']:.1f}"
+                for s, r in zip(specs, lat, strict=False)
+            )
+            + "."
+        )
+    main_block = setup + "\n\n" + markdown_table(header, rows) + lat_md
+    goal = "Goal: " + (
+        "; ".join(verdicts) if verdicts else "not evaluated (no Last-Click MAL runs in this plan)"
+    )
+    if verdicts:
+        goal += ". Overall: " + ("met" if all(v.endswith("met") for v in verdicts) else "missed") + "."
+    blocks = {"docs/mal.md": {"mal-main": main_block}, "docs/results.md": {"mal": goal + "\n\n" + main_block}}
+    if "attribution/Data.csv" in res:
+        blocks["docs/mal.md"]["mal-attribution"] = (
+            "Share of conversions (%) credited to each channel of ChannelAttribution's `Data.csv` "
+            f"({res['attribution/Data.csv']['total_conversions']:,.0f} conversions) by every rule; "
+            "'ChannelAttribution markov' is its own first-order Markov model (1e6 simulated paths).\n\n"
+            + _attribution_table(res["attribution/Data.csv"])
+        )
+    exp.report(blocks, titles={"docs/mal.md": "MAL"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
