@@ -12,6 +12,7 @@ from mercato.isadre.config import (
     TrainConfig,
 )
 from mercato.isadre.estimator import ISADRE
+from mercato.isadre.suite import ProblemSpec, diagnose, make_problem, suite_specs
 from mercato.isadre.toy import GaussianPair, ToyPair, correlated_gaussian_pair, toy_pair
 
 __all__ = [
@@ -21,10 +22,14 @@ __all__ = [
     "ISADRE",
     "ISADREConfig",
     "PathConfig",
+    "ProblemSpec",
     "TimeScoreDRE",
     "TimeScoreDREConfig",
     "ToyPair",
     "TrainConfig",
     "correlated_gaussian_pair",
+    "diagnose",
+    "make_problem",
+    "suite_specs",
     "toy_pair",
 ]

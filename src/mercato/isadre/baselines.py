@@ -25,7 +25,14 @@ from torch import nn
 
 from mercato.core.device import resolve_device
 from mercato.isadre.config import ClassifierDREConfig, TimeScoreDREConfig
-from mercato.isadre.estimator import PathDREBase, check_fitted, check_pair, check_query, warn_narrow
+from mercato.isadre.estimator import (
+    PathDREBase,
+    check_fitted,
+    check_pair,
+    check_query,
+    record_feature_names,
+    warn_narrow,
+)
 from mercato.isadre.losses import target_weight, time_score_matching_loss
 from mercato.isadre.networks import TimeConditionedMLP
 
@@ -97,6 +104,7 @@ class ClassifierDRE(BaseEstimator):
 
     def fit(self, X_p: Any, X_q: Any) -> ClassifierDRE:
         """Fit the classifier on p-samples (label 1) and q-samples (label 0). Returns self."""
+        X_q = record_feature_names(self, X_p, X_q)
         Xp, Xq = check_pair(X_p, X_q)
         cfg = self.cfg
         X = np.concatenate([Xp, Xq])

@@ -43,6 +43,8 @@ __all__ = [
     "check_fitted",
     "check_pair",
     "check_query",
+    "feature_names",
+    "record_feature_names",
     "select_checkpoint",
     "warn_narrow",
 ]
@@ -54,8 +56,56 @@ _VAL_PAIRS = 4096  # at most this many held-out (q, p) pairs score a checkpoint
 _VAL_CHUNKS = 16  # the held-out pairs are scored in this many groups (paired standard error of a difference)
 
 
+def _column_names(X: Any) -> list[str] | None:
+    """The column names of a DataFrame-like ``X`` (all strings), else None (arrays carry no names)."""
+    cols = getattr(X, "columns", None)
+    if cols is None:
+        return None
+    names = list(cols)
+    if not all(isinstance(c, str) for c in names):
+        return None  # scikit-learn records names only when every column name is a string
+    return names
+
+
+def _align_columns(X: Any, names: list[str], what: str) -> Any:
+    """``X`` with its columns in the order ``names``; a clear error naming missing and extra columns."""
+    have = _column_names(X)
+    if have is None:
+        return X
+    missing = [c for c in names if c not in have]
+    extra = [c for c in have if c not in names]
+    if missing or extra:
+        raise ValueError(
+            f"{what}: columns differ from those seen in fit; missing: {missing or 'none'}, "
+            f"extra: {extra or 'none'} (fit columns: {names})"
+        )
+    return X[names] if have != names else X
+
+
+def feature_names(X_p: Any, X_q: Any) -> tuple[Any, list[str] | None]:
+    """The feature names of a fit (``X_p``'s columns, as scikit-learn's ``feature_names_in_``) and ``X_q``
+    reordered to them. Arrays: (X_q, None)."""
+    names = _column_names(X_p)
+    if names is None:
+        return X_q, None
+    return _align_columns(X_q, names, "X_q"), names
+
+
+def record_feature_names(est: Any, X_p: Any, X_q: Any) -> Any:
+    """Set ``est.feature_names_in_`` from a DataFrame ``X_p`` (drop it for arrays); return ``X_q`` aligned."""
+    X_q, names = feature_names(X_p, X_q)
+    if names is not None:
+        est.feature_names_in_ = np.asarray(names, dtype=object)
+    elif hasattr(est, "feature_names_in_"):
+        del est.feature_names_in_
+    return X_q
+
+
 def check_pair(X_p: Any, X_q: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate the numerator and denominator samples: 2-D, finite, at least 2 rows, same number of features."""
+    """Validate the numerator and denominator samples: 2-D, finite, at least 2 rows, same number of features.
+
+    A DataFrame ``X_q`` is reordered to ``X_p``'s columns (an error names missing or extra ones)."""
+    X_q, _ = feature_names(X_p, X_q)
     out = []
     for name, X in (("X_p", X_p), ("X_q", X_q)):
         try:
@@ -93,7 +143,14 @@ def check_fitted(est: Any, attribute: str) -> None:
 
 
 def check_query(est: Any, X: Any) -> np.ndarray:
-    """Validate query points against the number of features seen in ``fit``."""
+    """Validate query points against the features seen in ``fit``.
+
+    A DataFrame is reordered to ``feature_names_in_`` (recorded when ``fit`` saw a DataFrame); a missing or
+    extra column is an error that names it, so a query in another column order gives the same log ratio.
+    """
+    names = getattr(est, "feature_names_in_", None)
+    if names is not None:
+        X = _align_columns(X, list(names), "X")
     try:
         arr = check_array(X, dtype=np.float64, ensure_all_finite=True)
     except ValueError as err:
@@ -179,6 +236,7 @@ class PathDREBase(BaseEstimator):
 
     def fit(self, X_p: Any, X_q: Any) -> PathDREBase:
         """Fit on samples of the numerator p (t = 1) and the denominator q (t = 0). Returns self."""
+        X_q = record_feature_names(self, X_p, X_q)
         Xp, Xq = check_pair(X_p, X_q)
         pcfg, tcfg = self._path_cfg(), self._train_cfg()
         if pcfg.reference == "gaussian":
@@ -298,7 +356,8 @@ class ISADRE(PathDREBase):
     """Interval-annealed Secant Alignment density-ratio estimator (arXiv 2509.04852).
 
     Attributes (after ``fit``): ``network_`` (the secant network u(x, l, t), EMA weights), ``loss_history_``,
-    ``n_features_in_``, ``shift_``/``scale_`` (shared standardisation), ``last_nfe_`` (after ``log_ratio``).
+    ``n_features_in_``, ``feature_names_in_`` (DataFrame columns of ``X_p``; queries are reordered to
+    them), ``shift_``/``scale_`` (shared standardisation), ``last_nfe_`` (after ``log_ratio``).
 
     Example:
         >>> est = ISADRE(ISADREConfig(train=TrainConfig(n_iters=10))).fit(X_p, X_q)  # doctest: +SKIP
