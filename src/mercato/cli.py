@@ -72,8 +72,14 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
     "mal": ("MAL, multi-attribution CVR: simulate | train | eval | attribute | pymal | bench", _mal),
     "aif": ("AIF, asynchronous pre-ranking with a nearline item store: serve | bench", _aif),
     "isadre": ("ISA-DRE, density-ratio estimation by secant alignment: fit | eval | bench", _isadre),
-    "evolvesignal": ("EvolveSignal, evolved fixed-time signal timing in SUMO: evaluate | evolve | bench", _evolvesignal),
-    "pearl": ("AIGB-Pearl, generative auto-bidding with an offline evaluator: simulate | train | eval | bench", _pearl),
+    "evolvesignal": (
+        "EvolveSignal, evolved fixed-time signal timing in SUMO: evaluate | evolve | bench",
+        _evolvesignal,
+    ),
+    "pearl": (
+        "AIGB-Pearl, generative auto-bidding with an offline evaluator: simulate | train | eval | bench",
+        _pearl,
+    ),
 }
 
 
