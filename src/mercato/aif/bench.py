@@ -9,61 +9,17 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mercato.aif.launch import ServerProcess, free_port
+from mercato.aif.launch import RedisProcess, ServerProcess
 from mercato.aif.loadgen import run_load
 from mercato.aif.serve import ServeConfig
 
-__all__ = ["LatencyConfig", "RedisProcess", "SoakConfig", "latency_run", "soak_run"]
-
-
-class RedisProcess:
-    """A ``redis-server`` child on a free 127.0.0.1 port, without persistence; stopped by PID."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, timeout_s: float = 10.0) -> None:
-        import redis
-
-        exe = shutil.which("redis-server")
-        if exe is None:
-            raise RuntimeError("redis-server is not installed (make sysdeps)")
-        self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.2)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                if client.ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"redis-server on port {self.port} did not answer PING")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=10)
-        self.proc = None
+__all__ = ["LatencyConfig", "SoakConfig", "latency_run", "soak_run"]
 
 
 @dataclass

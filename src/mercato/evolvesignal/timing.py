@@ -59,14 +59,20 @@ class Geometry:
         return 4 * (self.yellow + self.all_red)
 
 
+def _check_keys(value: object, expected: tuple[str, ...], where: str, what: str) -> Mapping[str, object]:
+    """``value`` as a mapping with exactly the keys ``expected``; anything else raises naming ``where``."""
+    if not isinstance(value, Mapping):
+        raise PlanError(f"{where}: expected {what}, got {type(value).__name__}")
+    missing = [k for k in expected if k not in value]
+    extra = [k for k in value if k not in expected]
+    if missing or extra:
+        raise PlanError(f"{where}: missing {missing}, unknown {extra}; expected keys {list(expected)}")
+    return value
+
+
 def validate_flows(flows: Mapping[str, object], where: str = "traffic_flows") -> dict[str, float]:
     """The 12 movement demands as floats; a missing, extra or negative key raises naming it."""
-    if not isinstance(flows, Mapping):
-        raise PlanError(f"{where}: expected a mapping of the 12 movements, got {type(flows).__name__}")
-    missing = [m for m in MOVEMENTS if m not in flows]
-    extra = [k for k in flows if k not in MOVEMENTS]
-    if missing or extra:
-        raise PlanError(f"{where}: missing {missing}, unknown {extra}; expected keys {list(MOVEMENTS)}")
+    flows = _check_keys(flows, tuple(MOVEMENTS), where, "a mapping of the 12 movements")
     out: dict[str, float] = {}
     for m in MOVEMENTS:
         v = flows[m]
@@ -87,13 +93,7 @@ def validate_plan(output: object, geometry: Geometry | None = None) -> dict[str,
         raise PlanError(f"output: expected a dict with 'green_times', got {type(output).__name__}")
     if "green_times" not in output:
         raise PlanError(f"output: missing key 'green_times' (keys: {sorted(map(str, output))})")
-    greens = output["green_times"]
-    if not isinstance(greens, Mapping):
-        raise PlanError(f"output['green_times']: expected a dict, got {type(greens).__name__}")
-    missing = [p for p in PHASES if p not in greens]
-    extra = [k for k in greens if k not in PHASES]
-    if missing or extra:
-        raise PlanError(f"output['green_times']: missing {missing}, unknown {extra}; expected {list(PHASES)}")
+    greens = _check_keys(output["green_times"], tuple(PHASES), "output['green_times']", "a dict")
     plan: dict[str, float] = {}
     for p in PHASES:
         v = greens[p]
