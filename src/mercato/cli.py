@@ -70,7 +70,7 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
     "fat": ("FAT, Field-Aware Transformer for CTR: train | eval | bench", _fat),
     "reczero": ("RecZero / RecOne, LLM rating prediction with GRPO: sft | train | eval | bench", _reczero),
     "mal": ("MAL, multi-attribution CVR: simulate | train | eval | attribute | pymal | bench", _mal),
-    "aif": ("AIF, asynchronous pre-ranking with a nearline item store: serve | bench", _aif),
+    "aif": ("AIF, asynchronous pre-ranking with a nearline item store: train | serve | bench", _aif),
     "isadre": ("ISA-DRE, density-ratio estimation by secant alignment: fit | eval | bench", _isadre),
     "evolvesignal": (
         "EvolveSignal, evolved fixed-time signal timing in SUMO: evaluate | evolve | bench",

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from aif_helpers import make_serving_folder
 
 from mercato.aif.cli import main
 from mercato.aif.launch import ServerProcess
@@ -34,19 +35,19 @@ def test_serve_refuses_unknown_key(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--no_such_key", "1"]) == 2
     assert "no_such_key" in capsys.readouterr().err
     assert main(["serve", "--mode", "fast"]) == 2
+    assert main(["serve", "--model", "toy", "--mode", "fast"]) == 2
+    assert main(["serve", "--checkpoint", "/nonexistent/aif"]) == 2
+    assert "not a serving folder" in capsys.readouterr().err
+    assert main(["train", "--data", "2m"]) == 2
+    assert "--data" in capsys.readouterr().err
     assert main(["frobnicate"]) == 2
 
 
 @pytest.mark.integration
 def test_bench_cli_against_a_server(tmp_path: Path) -> None:
+    folder = make_serving_folder(tmp_path / "serving", num_users=20, num_items=200, attention="bea")
     cfg = ServeConfig(
-        store="embedded",
-        store_dir=str(tmp_path / "store"),
-        num_users=20,
-        num_items=200,
-        num_candidates=50,
-        item_hidden=16,
-        item_layers=1,
+        checkpoint=str(folder), store="embedded", store_dir=str(tmp_path / "store"), num_candidates=50
     )
     with ServerProcess(cfg) as srv:
         out = tmp_path / "load.json"
@@ -94,5 +95,5 @@ def test_benchmark_quick(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     block = (tmp_path / "aif-quick" / "docs" / "results.md").read_text()
-    assert block.count("Goal:") == 2
+    assert block.count("Goal:") == 3
     assert (tmp_path / "aif-quick" / "docs" / "img" / "aif" / "redis_outage.png").stat().st_size > 1000

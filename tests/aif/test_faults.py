@@ -91,8 +91,8 @@ def test_version_change_never_mixes_states(redis_server) -> None:  # type: ignor
     assert len(seen) == 2
 
 
-def test_redis_outage_keeps_answering_then_recovers(redis_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    cfg = ServeConfig(store=redis_server.url, num_users=50, num_items=500, num_candidates=200, item_hidden=64)
+def test_redis_outage_keeps_answering_then_recovers(redis_server, serving_folder) -> None:  # type: ignore[no-untyped-def]
+    cfg = ServeConfig(checkpoint=str(serving_folder), store=redis_server.url, num_candidates=200)  # AIFModel
     with ServerProcess(cfg) as srv:
         body = {"user_id": 3, "k": 5}
         first = httpx.post(srv.url + "/rank", json=body).json()
@@ -117,8 +117,8 @@ def test_redis_outage_keeps_answering_then_recovers(redis_server, tmp_path) -> N
         assert _wait(lambda: httpx.post(srv.url + "/rank", json=body).json()["from_store"] == 200)
 
 
-def test_two_workers_share_redis_and_agree(redis_server) -> None:  # type: ignore[no-untyped-def]
-    cfg = ServeConfig(store=redis_server.url, num_users=30, num_items=300, num_candidates=100, item_hidden=32)
+def test_two_workers_share_redis_and_agree(redis_server, serving_folder) -> None:  # type: ignore[no-untyped-def]
+    cfg = ServeConfig(checkpoint=str(serving_folder), store=redis_server.url, num_candidates=100)  # AIFModel
     bodies = [{"user_id": u, "context": {"hour": u % 24}, "k": 10} for u in range(12)]
     with ServerProcess(cfg, workers=1) as one:
         single = [httpx.post(one.url + "/rank", json=b).json() for b in bodies]

@@ -1,6 +1,7 @@
-"""AIF: asynchronous pre-ranking (Kou et al., arXiv 2511.12934) — serving runtime and nearline item store.
+"""AIF: asynchronous pre-ranking (Kou et al., arXiv 2511.12934): split model, serving runtime, nearline store.
 
-``from mercato.aif import AIFRuntime, EmbeddedStore, RedisStore, NearlineUpdater`` is the API; see ``docs/aif.md``.
+``from mercato.aif import AIFModel, ServedAIF, AIFRuntime, EmbeddedStore, RedisStore, NearlineUpdater`` is the
+API; see ``docs/aif.md``.
 """
 
 from mercato.aif.approx import (
@@ -14,13 +15,28 @@ from mercato.aif.approx import (
     simhash_codes,
     target_attention,
 )
+from mercato.aif.data import long_sequence_ctr, long_sequences, movielens_history_splits
+from mercato.aif.model import AIFConfig, AIFModel, TwoTowerModel
 from mercato.aif.nearline import ItemEvent, NearlineUpdater, QueueEvents, RedisStreamEvents
 from mercato.aif.serve import AIFRuntime, FaissRetriever, RankError, RankResult, ServeConfig, create_app
+from mercato.aif.served import CTRCatalog, ServedAIF, StateLayout, build_catalog, export_serving, load_serving
 from mercato.aif.store import EmbeddedStore, ItemStateStore, RedisStore, StoreUnavailable
 from mercato.aif.toy import Catalog, SplitModel, ToyConfig, ToySplitModel, model_version, toy_catalog
 
 __all__ = [
+    "AIFConfig",
+    "AIFModel",
     "AIFRuntime",
+    "CTRCatalog",
+    "ServedAIF",
+    "StateLayout",
+    "TwoTowerModel",
+    "build_catalog",
+    "export_serving",
+    "load_serving",
+    "long_sequence_ctr",
+    "long_sequences",
+    "movielens_history_splits",
     "Catalog",
     "EmbeddedStore",
     "FaissRetriever",

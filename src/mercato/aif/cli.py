@@ -1,4 +1,4 @@
-"""``mercato aif serve | bench``: the pre-ranking service and its open-loop load generator."""
+"""``mercato aif train | serve | bench``: train and export a pre-ranker, serve it, load it open-loop."""
 
 from __future__ import annotations
 
@@ -7,8 +7,40 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 __all__ = ["main"]
+
+
+def _train(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="mercato aif train",
+        description="Train a pre-ranker on MovieLens with behaviour sequences (or the synthetic long-sequence "
+        "set) and write a serving folder for `mercato aif serve --checkpoint DIR`.",
+    )
+    p.add_argument("--config", help="YAML file of ModelRunConfig fields")
+    p.add_argument("--data", default="1m", help="1m, 100k or long (synthetic, 1,000-event sequences)")
+    p.add_argument("--max-users", type=int, default=0, help="MovieLens: a random subset of users (0: all)")
+    p.add_argument("--out", help="write the metrics as JSON here")
+    args, overrides = p.parse_known_args(argv)
+    from mercato.aif.train import HistoryDataSpec, LongDataSpec, ModelRunConfig, model_run
+    from mercato.core.config import ConfigError, load_config
+    from mercato.core.runs import atomic_write_json
+
+    try:
+        cfg = load_config(ModelRunConfig, args.config, overrides)
+        if args.data not in ("1m", "100k", "long"):
+            raise ConfigError(f"--data must be 1m, 100k or long, got {args.data!r}")
+    except (ConfigError, ValueError) as exc:
+        print(f"mercato aif train: error: {exc}", file=sys.stderr)
+        return 2
+    data = LongDataSpec() if args.data == "long" else HistoryDataSpec(args.data, max_users=args.max_users)
+    logging.basicConfig(level=logging.INFO)
+    res = model_run(cfg, data)
+    print(json.dumps(res, indent=1, default=str))
+    if args.out:
+        atomic_write_json(args.out, res)
+    return 0
 
 
 def _serve(argv: list[str]) -> int:
@@ -27,6 +59,13 @@ def _serve(argv: list[str]) -> int:
         cfg = load_config(ServeConfig, args.config, overrides)
         if cfg.mode not in ("aif", "sequential"):
             raise ConfigError(f"mode must be 'aif' or 'sequential', got {cfg.mode!r}")
+        if cfg.model not in ("aif", "toy"):
+            raise ConfigError(f"model must be 'aif' or 'toy', got {cfg.model!r}")
+        if cfg.model == "aif" and not (Path(cfg.checkpoint) / "catalog.npz").is_file():
+            raise ConfigError(
+                f"checkpoint: {cfg.checkpoint or '(empty)'!s} is not a serving folder; make one with "
+                "`mercato aif train --export DIR` (or serve the stand-in with --model toy)"
+            )
     except ConfigError as exc:
         print(f"mercato aif serve: error: {exc}", file=sys.stderr)
         return 2
@@ -84,10 +123,11 @@ def _bench(argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    verbs = {"serve": _serve, "bench": _bench}
+    verbs = {"train": _train, "serve": _serve, "bench": _bench}
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in verbs:
         print(
-            "usage: mercato aif serve [--config F] [--port P] [--workers N] [--key value ...]\n"
+            "usage: mercato aif train [--data 1m|100k|long] [--max-users N] [--export DIR] [--key value ...]\n"
+            "       mercato aif serve --checkpoint DIR [--config F] [--port P] [--workers N] [--key value ...]\n"
             "       mercato aif bench [--url U] [--rate R] [--requests N] [--seconds S] [--out F]"
         )
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -39,12 +39,19 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self._dir = tempfile.TemporaryDirectory(prefix="aif-serve-")
         self.log_path = Path(self._dir.name) / "server.log"
+        self._log: Any = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ServerProcess:
+        self.start()
+        self.wait_ready()
+        return self
+
+    def start(self) -> None:
+        """Start the child without waiting for it (several servers then start side by side)."""
         cfg_path = Path(self._dir.name) / "serve.yaml"
         cfg_path.write_text(yaml.safe_dump(config_to_dict(self.cfg)))
         cmd = [
@@ -65,8 +72,6 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
-        self.wait_ready()
-        return self
 
     def wait_ready(self) -> dict[str, Any]:
         import httpx
@@ -99,7 +104,8 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        self._log.close()
+        if self._log is not None:
+            self._log.close()
         self._dir.cleanup()
 
 

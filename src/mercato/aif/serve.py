@@ -34,7 +34,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from mercato.aif.store import ItemStateStore, StoreUnavailable
-from mercato.aif.toy import Catalog, SplitModel, model_version
+from mercato.aif.toy import SplitModel, model_version
 
 __all__ = ["AIFRuntime", "FaissRetriever", "RankError", "RankResult", "ServeConfig", "create_app"]
 
@@ -93,6 +93,13 @@ class FaissRetriever:
         return ids[ids >= 0].astype(np.int64)
 
 
+def _version(model: Any) -> str:
+    """The model version tag: a served AIFModel's own (weights and state layouts), else the weights' hash."""
+    from mercato.aif.served import ServedAIF
+
+    return model.version if isinstance(model, ServedAIF) else model_version(model)
+
+
 @dataclass
 class RankResult:
     """One ranked answer."""
@@ -120,7 +127,7 @@ class AIFRuntime:
     def __init__(
         self,
         model: SplitModel,
-        catalog: Catalog,
+        catalog: Any,
         retriever: FaissRetriever,
         store: ItemStateStore | None,
         mode: Mode = "aif",
@@ -141,7 +148,7 @@ class AIFRuntime:
         self.store_retry_s = store_retry_s
         self.backfill = backfill
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="aif")
-        self._live = _Live(model, model_version(model))  # type: ignore[arg-type]
+        self._live = _Live(model, _version(model))
         self._store_down_until = 0.0
         self._lock = threading.Lock()
 
@@ -152,7 +159,7 @@ class AIFRuntime:
 
     def swap_model(self, model: SplitModel, version: str | None = None) -> str:
         """Serve ``model`` from now on; requests already running finish with the model they started with."""
-        live = _Live(model, version or model_version(model))  # type: ignore[arg-type]
+        live = _Live(model, version or _version(model))
         self._live = live  # one reference assignment: a request sees the old pair or the new pair
         return live.version
 
@@ -299,10 +306,12 @@ class ServeConfig:
     """How ``mercato aif serve`` builds its runtime."""
 
     mode: str = "aif"  # "aif" or "sequential"
+    model: str = "aif"  # "aif": the AIFModel of `checkpoint`; "toy": the stand-in split model (tests)
+    checkpoint: str = ""  # serving folder written by `mercato aif train` (mercato.aif.served.export_serving)
     store: str = "embedded"  # "embedded", "none" or a redis:// URL
     store_dir: str = "runs/aif/store"  # folder of the embedded store
     num_candidates: int = 500  # candidates retrieved per request
-    num_users: int = 200  # toy catalogue: users
+    num_users: int = 200  # toy catalogue: users (an AIFModel's catalogue comes from its serving folder)
     num_items: int = 2000  # toy catalogue: items
     seq_len: int = 50  # toy catalogue: behaviour sequence length
     item_hidden: int = 256  # stand-in model: item MLP width
@@ -313,22 +322,36 @@ class ServeConfig:
     torch_threads: int = 1  # torch intra-op threads per process
 
 
-def build_runtime(cfg: ServeConfig) -> tuple[AIFRuntime, Any]:
-    """Build the catalogue, stand-in model, retriever, store and nearline updater from ``cfg``."""
-    from mercato.aif.nearline import ItemEvent, NearlineUpdater, QueueEvents, RedisStreamEvents
-    from mercato.aif.store import EmbeddedStore, RedisStore
+def build_model(cfg: ServeConfig) -> tuple[Any, Any]:
+    """(model, catalogue) of ``cfg``: a trained AIFModel from its serving folder, or the stand-in."""
+    if cfg.model == "aif":
+        from mercato.aif.served import load_serving
+
+        if not cfg.checkpoint:
+            raise ValueError("checkpoint: a serving folder is required with model 'aif' (mercato aif train)")
+        return load_serving(cfg.checkpoint)
+    if cfg.model != "toy":
+        raise ValueError(f"model must be 'aif' or 'toy', got {cfg.model!r}")
     from mercato.aif.toy import ToyConfig, ToySplitModel, toy_catalog
 
-    torch.set_num_threads(cfg.torch_threads)
     catalog = toy_catalog(cfg.num_users, cfg.num_items, cfg.seq_len, seed=cfg.seed)
     model = ToySplitModel(
         catalog, ToyConfig(item_hidden=cfg.item_hidden, item_layers=cfg.item_layers, seed=cfg.seed)
     )
-    model.eval()
+    return model.eval(), catalog
+
+
+def build_runtime(cfg: ServeConfig) -> tuple[AIFRuntime, Any]:
+    """Build the model and catalogue, retriever, store and nearline updater from ``cfg``."""
+    from mercato.aif.nearline import ItemEvent, NearlineUpdater, QueueEvents, RedisStreamEvents
+    from mercato.aif.store import EmbeddedStore, RedisStore
+
+    torch.set_num_threads(cfg.torch_threads)
+    model, catalog = build_model(cfg)
     rng = np.random.default_rng(cfg.seed + 1)
     retriever = FaissRetriever(
-        rng.standard_normal((cfg.num_items, 16)).astype(np.float32),
-        rng.standard_normal((cfg.num_users, 16)).astype(np.float32),
+        rng.standard_normal((catalog.num_items, 16)).astype(np.float32),
+        rng.standard_normal((catalog.num_users, 16)).astype(np.float32),
     )
     dim = model.item_state_dim
     store: Any
@@ -336,12 +359,12 @@ def build_runtime(cfg: ServeConfig) -> tuple[AIFRuntime, Any]:
     if cfg.store == "none":
         store = None
     elif cfg.store == "embedded":
-        store = EmbeddedStore(cfg.store_dir, cfg.num_items, dim)
+        store = EmbeddedStore(cfg.store_dir, catalog.num_items, dim)
         events = QueueEvents()
     elif cfg.store.startswith("redis://"):
         import redis
 
-        store = RedisStore(cfg.store, cfg.num_items, dim)
+        store = RedisStore(cfg.store, catalog.num_items, dim)
         events = RedisStreamEvents(redis.Redis.from_url(cfg.store, socket_timeout=5.0))
     else:
         raise ValueError(f"store must be 'embedded', 'none' or a redis:// URL, got {cfg.store!r}")
