@@ -133,3 +133,25 @@ def test_quick_benchmark_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = (tmp_path / "evolvesignal-quick" / "docs" / "evolvesignal.md").read_text()
     assert "Goal:" in doc and "| webster |" in doc and "| evolved |" in doc
+    assert "| evolved_no_prefilter |" in doc and "**Pre-filter.** Of 4 children" in doc
+
+
+def test_harness_gap_switches(sim: SimConfig, tmp_path: Path) -> None:
+    plan = webster_timing(SCENARIOS["balanced"])
+    base = run_plan(plan, "balanced", 1, replace(sim, exit_time="exit_step"), use_cache=False)
+    # leaving at the last step before the exit edge (the default) instead of the first step on it: 1 s less
+    last = run_plan(plan, "balanced", 1, sim, use_cache=False)
+    assert last["vehicles"] == base["vehicles"] and last["stops"] == base["stops"]
+    assert last["delay"] == pytest.approx(base["delay"] - 1.0, abs=0.05)
+    # the SUMO seed matters when lanes are drawn at random (the default)
+    rnd = replace(sim, depart_lane="random", sumo_seed=0)
+    a = run_plan(plan, "balanced", 1, rnd, use_cache=False)
+    b = run_plan(plan, "balanced", 1, replace(rnd, sumo_seed=23423), use_cache=False)
+    assert a["vehicles"] == b["vehicles"] and (a["delay"], a["stops"]) != (b["delay"], b["stops"])
+    # a net file: by content in the cache key, a missing one is an error naming the option
+    net = build_network(sim)
+    copy = tmp_path / "copy.net.xml"
+    copy.write_bytes(net.read_bytes())
+    assert run_plan(plan, "balanced", 1, replace(sim, net_file=str(copy)), use_cache=False) == last
+    with pytest.raises(FileNotFoundError, match="sim.net_file"):
+        run_plan(plan, "balanced", 1, replace(sim, net_file=str(tmp_path / "none.xml")))

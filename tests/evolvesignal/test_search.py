@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from mercato.evolvesignal.config import EvaluationConfig, SearchConfig
 from mercato.evolvesignal.mutate import DiffError, OfflineMutator, OpenAICompatibleLLM, apply_diff, constants
 from mercato.evolvesignal.programs import WEBSTER_PROGRAM
 from mercato.evolvesignal.sandbox import run_program
-from mercato.evolvesignal.search import Search
+from mercato.evolvesignal.search import Search, _h
 from mercato.evolvesignal.sim import SCENARIOS
 
 SURR = EvaluationConfig(fitness="surrogate", seeds=(1,))
@@ -172,3 +174,51 @@ def test_llm_mutator_needs_an_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MERCATO_LLM_BASE_URL", raising=False)
     with pytest.raises(RuntimeError, match="MERCATO_LLM_BASE_URL"):
         OpenAICompatibleLLM.from_env()
+
+
+def test_prefilter_sends_only_the_surrogate_best_new_children_to_the_fitness() -> None:
+    # fitness = surrogate too, so "SUMO" evaluations are cheap here; the pre-filter's ranking is what is checked
+    s = Search(_cfg(iterations=0, islands=2, children_per_island=4, prefilter=0.25))
+    s.initialize()
+    mut, rng = OfflineMutator(), random.Random(11)
+    kids = []
+    for k in range(6):
+        code = apply_diff(WEBSTER_PROGRAM, mut.numeric(WEBSTER_PROGRAM, rng))
+        kids.append((k % 2, "p0", code, "edit"))
+    kids.append((0, "p0", "def broken(:\n", "edit"))  # refused by the sandbox: kept, scores 0 without SUMO
+    kept = s.prefilter(kids)
+    new = list(dict.fromkeys(c[2] for c in kids))
+    assert not s.surrogate_memo[_h("def broken(:\n")]["ok"]
+    ok_new = [c for c in new if s.surrogate_memo[_h(c)]["ok"]]
+    scores = [s.surrogate_memo[_h(c)]["score"] for c in ok_new]
+    top = {
+        ok_new[j]
+        for j in sorted(range(len(ok_new)), key=lambda j: -scores[j])[: math.ceil(0.25 * len(ok_new))]
+    }
+    assert len(ok_new) >= 5 and len(top) == 2 and len(set(scores)) == len(scores)
+    assert [c[2] for c in kept] == [c[2] for c in kids if c[2] in top | {"def broken(:\n"}]
+    assert s.counts["surrogate"] == len(new) and s.counts["filtered"] == len(ok_new) - len(top)
+    # a child already scored by the fitness passes without being ranked
+    again = s.prefilter([(0, "p0", WEBSTER_PROGRAM, "edit")])
+    assert again == [(0, "p0", WEBSTER_PROGRAM, "edit")]
+
+
+def test_prefiltered_search_counts_and_resumes(tmp_path: Path) -> None:
+    cfg = _cfg(iterations=2, islands=2, children_per_island=2, prefilter=0.5)
+    full = Search(cfg)
+    full.run()
+    c = full.counts
+    assert c["children"] == 8 and c["surrogate"] >= c["filtered"] > 0
+    assert (
+        c["sumo_programs"] == len(full.memo) <= 1 + 2 * 2
+    )  # initial + at most ceil(0.5 * 4) = 2 per generation
+    ck = tmp_path / "ck.json"
+    Search(replace(cfg, iterations=1)).run(ck)
+    data = json.loads(ck.read_text())
+    data["config"]["iterations"] = 2
+    ck.write_text(json.dumps(data))
+    resumed = Search(cfg)
+    resumed.run(ck)
+    a, b = full.state(), resumed.state()
+    a.pop("config"), b.pop("config")
+    assert json.loads(json.dumps(a)) == b

@@ -127,3 +127,25 @@ def test_surrogate_prefers_webster_to_a_starved_plan() -> None:
 def test_fitness_formula() -> None:
     assert fitness(100.0, 1.0) == pytest.approx(0.5)
     assert fitness(0.0, 0.0) == pytest.approx(1.0)
+
+
+def test_demand_equals_the_authors_loop_draw_for_draw() -> None:
+    # their flow generator: np.random.seed(seed), then per second and per movement (their dict order, which is
+    # ours) one np.random.poisson(q / 3600); ours draws the (seconds x movements) array at once
+    import re
+
+    import numpy as np
+
+    from mercato.evolvesignal.config import SimConfig
+    from mercato.evolvesignal.sim import SCENARIOS, routes_xml
+    from mercato.evolvesignal.timing import MOVEMENTS
+
+    flows = SCENARIOS["ns_ew_left"]
+    xml = routes_xml(flows, 3, SimConfig(horizon_s=300))
+    ours = [(int(t), m) for m, t in re.findall(r'route="r_(\w+?)" depart="(\d+)"', xml)]
+    np.random.seed(3)  # noqa: NPY002 (the legacy global RNG is what the authors use)
+    theirs = []
+    for t in range(300):
+        for m in MOVEMENTS:
+            theirs += [(t, m)] * int(np.random.poisson(flows[m] / 3600))  # noqa: NPY002
+    assert len(ours) > 200 and ours == theirs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import random
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -10,12 +12,20 @@ from mercato.evolvesignal.baselines import TunerConfig, cma_search, random_searc
 from mercato.evolvesignal.config import EvaluationConfig, SearchConfig, SimConfig
 from mercato.evolvesignal.evaluate import evaluate_plans, evaluate_program
 from mercato.evolvesignal.executor import make_executor
+from mercato.evolvesignal.mutate import (
+    DiffError,
+    OfflineMutator,
+    OpenAICompatibleLLM,
+    apply_diff,
+    build_prompt,
+)
 from mercato.evolvesignal.programs import FIXED_SPLIT_PROGRAM, WEBSTER_PROGRAM
 from mercato.evolvesignal.search import Search
 from mercato.evolvesignal.sim import run_plan, scenario_flows
 from mercato.evolvesignal.timing import webster_timing
 
 __all__ = [
+    "LLMSpec",
     "ReportSpec",
     "SpeedSpec",
     "TuneSpec",
@@ -23,6 +33,8 @@ __all__ = [
     "report_one",
     "search_one",
     "speed_one",
+    "llm_edits_one",
+    "llm_search_one",
     "tune_one",
 ]
 
@@ -40,6 +52,117 @@ def search_one(config: SearchConfig, data: Any = None) -> dict[str, Any]:
         "valid": sum(1 for p in s.programs.values() if p["ok"]),
         "children": len(s.programs) - config.islands,
         "edits": s.edits,
+        "counts": s.counts,
+        "wall_s": time.time() - t0,
+    }
+
+
+@dataclass
+class LLMSpec:
+    """The packaged SmolLM2 served on 127.0.0.1 (mercato.llm.openai_server) as the mutation operator."""
+
+    mutations: int = 24  # edits asked for (llm_edits_one)
+    parents: int = 4  # distinct parent programs cycled through: the Webster seed and offline mutants of it
+    max_tokens: int = 256  # completion limit per edit
+    temperature: float = 0.6  # sampling temperature (paper: 0.6)
+    threads: int = 1  # torch threads of the server
+    seed: int = 0  # torch seed of the server, RNG of the parents
+
+
+def _serve(spec: LLMSpec) -> Any:
+    from mercato.llm.openai_server import LocalOpenAIServer
+
+    return LocalOpenAIServer("smollm2", threads=spec.threads, seed=spec.seed)
+
+
+def _classify(err: Exception) -> str:
+    text = str(err)
+    return "no SEARCH/REPLACE block" if "no SEARCH" in text else "SEARCH text not in the program"
+
+
+def llm_edits_one(config: EvaluationConfig, data: LLMSpec) -> dict[str, Any]:
+    """Ask the served SmolLM2 for ``mutations`` edits; count answers with an applicable edit, children that change
+    the program, children the sandbox accepts (valid plans), and surrogate improvements; seconds per edit."""
+    rng = random.Random(data.seed)
+    mut = OfflineMutator()
+    parents = [WEBSTER_PROGRAM]
+    while len(parents) < data.parents:
+        parents.append(apply_diff(WEBSTER_PROGRAM, mut.propose(WEBSTER_PROGRAM, None, rng, 0.0)))
+    parent_metrics = [evaluate_program(p, config) for p in parents]
+    counts = {"asked": 0, "applied": 0, "changed": 0, "valid": 0, "improved": 0}
+    reasons: dict[str, int] = {}
+    seconds: list[float] = []
+    samples: list[str] = []
+    with _serve(data) as server:
+        llm = OpenAICompatibleLLM(
+            base_url=server.base_url, model="smollm2", temperature=data.temperature, max_tokens=data.max_tokens,
+            timeout_s=600.0,
+        )  # fmt: skip
+        for i in range(data.mutations):
+            parent, pm = parents[i % len(parents)], parent_metrics[i % len(parents)]
+            prompt = build_prompt(parent, {k: pm[k] for k in ("score", "delay", "stops")})
+            t0 = time.perf_counter()
+            answer = llm.complete(prompt)
+            seconds.append(time.perf_counter() - t0)
+            counts["asked"] += 1
+            if len(samples) < 3:
+                samples.append(answer[:600])
+            try:
+                child = apply_diff(parent, answer)
+            except DiffError as err:
+                reasons[_classify(err)] = reasons.get(_classify(err), 0) + 1
+                continue
+            counts["applied"] += 1
+            if child == parent:
+                reasons["edit leaves the program unchanged"] = (
+                    reasons.get("edit leaves the program unchanged", 0) + 1
+                )
+                continue
+            counts["changed"] += 1
+            r = evaluate_program(child, config)
+            if not r["ok"]:
+                key = "sandbox: " + str(r["reason"]).split(":")[0][:60]
+                reasons[key] = reasons.get(key, 0) + 1
+                continue
+            counts["valid"] += 1
+            counts["improved"] += int(r["score"] > pm["score"])
+        startup = server.startup_s
+    return {
+        "counts": counts,
+        "reasons": reasons,
+        "seconds": seconds,
+        "samples": samples,
+        "startup_s": startup,
+    }
+
+
+def llm_search_one(config: SearchConfig, data: LLMSpec) -> dict[str, Any]:
+    """A short search with the served SmolLM2 as the mutator (``config.mutator`` must be 'llm')."""
+    t0 = time.time()
+    with _serve(data) as server:
+        old = {k: os.environ.get(k) for k in ("MERCATO_LLM_BASE_URL", "MERCATO_LLM_MODEL")}
+        os.environ.update(MERCATO_LLM_BASE_URL=server.base_url, MERCATO_LLM_MODEL="smollm2")
+        try:
+            s = Search(config)
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        s.mutator.max_tokens, s.mutator.temperature, s.mutator.timeout_s = (
+            data.max_tokens,
+            data.temperature,
+            600.0,
+        )
+        best = s.run()
+    return {
+        "code": best["code"],
+        "score": best["score"],
+        "history": s.history,
+        "edits": s.edits,
+        "counts": s.counts,
+        "valid": sum(1 for p in s.programs.values() if p["ok"]) - config.islands,
         "wall_s": time.time() - t0,
     }
 

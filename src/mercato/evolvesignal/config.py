@@ -26,10 +26,21 @@ class SimConfig:
     zone_m: float = 150.0  # measurement zone upstream of the junction (paper: 150 m)
     speed: float = 13.89  # lane speed limit, m/s (free-flow time of the zone = zone_m / speed)
     stop_speed: float = 0.1  # a stop is a fall of the speed from above to at most this value, m/s (B3)
-    depart_lane: str = "best"  # SUMO departLane of the generated vehicles (paper: "random"; see deviations)
+    depart_lane: str = "random"  # SUMO departLane of the generated vehicles (paper: "random")
     depart_speed: str = "10"  # SUMO departSpeed (paper: 10)
     step_length: float = 1.0  # SUMO step, s
     cache_dir: str = ""  # results cached by plan hash here; "" = runs/evolvesignal-cache
+    # harness-gap controls (docs/evolvesignal.md, "Check against the authors' evaluator"); defaults match the
+    # authors' evaluator except the net (theirs is not ours to ship)
+    net_file: str = (
+        ""  # a .net.xml with the same edge ids and junction TL (e.g. the authors'); "" = ours (netconvert)
+    )
+    sumo_seed: int = (
+        23423  # SUMO --seed (departLane random, driver sigma); 23423 is SUMO's default, the authors'
+    )
+    exit_time: Literal["exit_step", "last_approach_step"] = (
+        "last_approach_step"  # a vehicle leaves the zone at its last step before the exit edge (authors) or its first on it
+    )
 
 
 @dataclass
@@ -47,7 +58,9 @@ class EvaluationConfig:
 class SearchConfig:
     """Islands + MAP-Elites archive + migration, mutating program source (digest B4, C)."""
 
-    iterations: int = 20  # generations; each island proposes one child per generation
+    iterations: int = 20  # generations
+    children_per_island: int = 1  # children each island proposes per generation
+    prefilter: float = 1.0  # fraction of a generation's new children, ranked by the HCM/Akcelik surrogate, sent to SUMO (1.0: all, no pre-filter)
     islands: int = 5  # islands (paper config: 5)
     population: int = 10  # programs kept per island (paper: 50 over all islands)
     migration_interval: int = 5  # generations between migrations (paper fork: 50 of 600)

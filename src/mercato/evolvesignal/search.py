@@ -13,8 +13,10 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -59,23 +61,64 @@ class Search:
         self.history: list[dict[str, Any]] = []
         self.memo: dict[str, dict[str, Any]] = {}
         self.edits = {"proposed": 0, "applied": 0}
+        # children: applied edits; surrogate: new children scored by the pre-filter; filtered: of those, not sent
+        # to SUMO; sumo_programs / sumo_runs: programs scored by the configured fitness and their SUMO runs
+        self.counts = {"children": 0, "surrogate": 0, "filtered": 0, "sumo_programs": 0, "sumo_runs": 0}
+        self.surrogate_memo: dict[str, dict[str, Any]] = {}
         self.mutator: Any = (
             OfflineMutator() if config.mutator == "offline" else OpenAICompatibleLLM.from_env()
         )
 
     # ----- evaluation -----
+    def _map(self, fn: Callable[[str], dict[str, Any]], todo: list[str]) -> list[dict[str, Any]]:
+        ex = self.executor or make_executor(self.config.executor, self.config.workers)
+        try:
+            return list(ex.map(fn, todo))
+        finally:
+            if self.executor is None:
+                ex.close()
+
     def _evaluate(self, sources: list[str]) -> list[dict[str, Any]]:
         todo = sorted({s for s in sources if _h(s) not in self.memo})
         if todo:
             fn = functools.partial(evaluate_program, cfg=self.config.evaluation)
-            ex = self.executor or make_executor(self.config.executor, self.config.workers)
-            try:
-                for src, res in zip(todo, ex.map(fn, todo), strict=True):
-                    self.memo[_h(src)] = res
-            finally:
-                if self.executor is None:
-                    ex.close()
+            for src, res in zip(todo, self._map(fn, todo), strict=True):
+                self.memo[_h(src)] = res
+                self.counts["sumo_programs"] += 1
+                if self.config.evaluation.fitness == "sumo":
+                    self.counts["sumo_runs"] += len(res.get("runs", []))
         return [self.memo[_h(s)] for s in sources]
+
+    def _surrogate(self, sources: list[str]) -> list[dict[str, Any]]:
+        """Surrogate fitness (sandbox + HCM/Akcelik, digest E) of programs, memoised like ``_evaluate``."""
+        todo = sorted({s for s in sources if _h(s) not in self.surrogate_memo})
+        if todo:
+            cfg = replace(self.config.evaluation, fitness="surrogate")
+            fn = functools.partial(evaluate_program, cfg=cfg)
+            for src, res in zip(todo, self._map(fn, todo), strict=True):
+                self.surrogate_memo[_h(src)] = {k: res[k] for k in ("ok", "score", "reason")}
+        return [self.surrogate_memo[_h(s)] for s in sources]
+
+    def prefilter(self, children: list[tuple[int, str, str, str]]) -> list[tuple[int, str, str, str]]:
+        """Keep the children worth a SUMO run: those already scored, plus the top ``config.prefilter`` fraction
+        (at least one) of the new valid ones ranked by surrogate score; a child the sandbox refuses is kept (it
+        scores 0 without a SUMO run). Ties go to the earlier child."""
+        if self.config.prefilter >= 1.0:
+            return children
+        new: list[str] = []
+        for c in children:
+            if _h(c[2]) not in self.memo and c[2] not in new:
+                new.append(c[2])
+        if not new:
+            return children
+        sur = dict(zip(new, self._surrogate(new), strict=True))
+        self.counts["surrogate"] += len(new)
+        ok = [s for s in new if sur[s]["ok"]]
+        k = max(1, math.ceil(self.config.prefilter * len(ok)))
+        ranked = sorted(range(len(ok)), key=lambda j: (-sur[ok[j]]["score"], j))
+        keep = {ok[j] for j in ranked[:k]} | {s for s in new if not sur[s]["ok"]}
+        self.counts["filtered"] += len(new) - len(keep)
+        return [c for c in children if _h(c[2]) in self.memo or c[2] in keep]
 
     def cell(self, record: dict[str, Any]) -> str:
         """MAP-Elites cell: (bin of the mean cycle run, bin of the program length)."""
@@ -127,10 +170,11 @@ class Search:
         return self.rng.choice(members)
 
     def step(self) -> None:
-        """One generation: a child per island, evaluated together, inserted; migration on schedule."""
+        """One generation: ``children_per_island`` children per island, pre-filtered by the surrogate (when
+        ``prefilter`` < 1), evaluated together, inserted; migration on schedule."""
         self.generation += 1
         children: list[tuple[int, str, str, str]] = []
-        for i in range(self.config.islands):
+        for i in [i for i in range(self.config.islands) for _ in range(self.config.children_per_island)]:
             parent = self._parent(i)
             others = [p for p in self.islands[(i + 1) % self.config.islands] if p != parent] or self.islands[
                 i
@@ -152,6 +196,8 @@ class Search:
                 logger.info("generation %d island %d: edit not applied (%s)", self.generation, i, err)
                 continue
             children.append((i, parent, child, "edit"))
+        self.counts["children"] += len(children)
+        children = self.prefilter(children)
         results = self._evaluate([c[2] for c in children])
         for (i, parent, child, op), res in zip(children, results, strict=True):
             self._add(child, res, i, parent, op)
@@ -178,6 +224,7 @@ class Search:
             {
                 "generation": self.generation,
                 "evaluations": len(self.memo),
+                **self.counts,
                 "best_score": b["score"],
                 "best_delay": b["delay"],
                 "best_stops": b["stops"],
@@ -218,6 +265,8 @@ class Search:
             "history": self.history,
             "memo": self.memo,
             "edits": self.edits,
+            "counts": self.counts,
+            "surrogate_memo": self.surrogate_memo,
         }
 
     def save(self, path: str | Path) -> None:
@@ -237,6 +286,7 @@ class Search:
             data["memo"],
             data["edits"],
         )
+        self.counts, self.surrogate_memo = data["counts"], data["surrogate_memo"]
 
 
 def _h(source: str) -> str:

@@ -211,9 +211,23 @@ def routes_xml(flows: Mapping[str, float], seed: int, cfg: SimConfig) -> str:
     return "".join(parts)
 
 
+# SimConfig fields added after the first cached runs: they enter the key only when set away from these defaults,
+# so runs cached before they existed (which used exactly these defaults) stay valid
+_LATER_FIELDS = {"net_file": "", "sumo_seed": 0, "exit_time": "exit_step"}
+
+
 def plan_key(plan: Mapping[str, float], scenario: str, seed: int, cfg: SimConfig) -> str:
-    """Cache key of one SUMO run: the plan (greens rounded to 1 ms), the demand, the seed and the sim config."""
-    sim = {k: v for k, v in asdict(cfg).items() if k != "cache_dir"}
+    """Cache key of one SUMO run: the plan (greens rounded to 1 ms), the demand, the seed and the sim config
+    (a ``net_file`` by the SHA-256 of its content)."""
+    sim = {
+        k: v
+        for k, v in asdict(cfg).items()
+        if k != "cache_dir" and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])
+    }
+    if cfg.net_file:
+        if not Path(cfg.net_file).is_file():
+            raise FileNotFoundError(f"sim.net_file: {cfg.net_file} not found")
+        sim["net_file"] = hashlib.sha256(Path(cfg.net_file).read_bytes()).hexdigest()
     body = json.dumps(
         {
             "plan": {p: round(float(plan[p]), 3) for p in PHASES},
@@ -236,7 +250,7 @@ def run_plan(
     cache = _cache_root(cfg) / "runs" / f"{key}.json"
     if use_cache and cache.is_file():
         return dict(json.loads(cache.read_text()))
-    net = build_network(cfg)
+    net = Path(cfg.net_file) if cfg.net_file else build_network(cfg)
     with tempfile.TemporaryDirectory(prefix="mercato-sumo-") as tmp:
         add = Path(tmp) / "tl.add.xml"
         rou = Path(tmp) / "demand.rou.xml"
@@ -262,10 +276,15 @@ def _simulate(net: Path, rou: Path, add: Path, cfg: SimConfig) -> dict[str, Any]
         raise ValueError(f"sim.backend: expected 'libsumo' or 'traci', got {cfg.backend!r}")
     import traci.constants as tc
 
+    if cfg.exit_time not in ("exit_step", "last_approach_step"):
+        raise ValueError(
+            f"sim.exit_time: expected 'exit_step' or 'last_approach_step', got {cfg.exit_time!r}"
+        )
+
     args = [
         _binary("sumo"), "-n", str(net), "-r", str(rou), "-a", str(add),
         "--step-length", str(cfg.step_length), "--time-to-teleport", "-1", "--no-step-log", "true",
-        "--no-warnings", "true", "--seed", "0", "--end", str(cfg.horizon_s + cfg.drain_s),
+        "--no-warnings", "true", "--seed", str(cfg.sumo_seed), "--end", str(cfg.horizon_s + cfg.drain_s),
     ]  # fmt: skip
     conn.start(args)
     try:
@@ -277,6 +296,7 @@ def _simulate(net: Path, rou: Path, add: Path, cfg: SimConfig) -> dict[str, Any]
         done: dict[str, float] = {}
         stops: dict[str, int] = {}
         last_speed: dict[str, float] = {}
+        last_seen: dict[str, float] = {}  # last step on an approach or inside the junction
         end = cfg.horizon_s + cfg.drain_s
         while True:
             conn.simulationStep()
@@ -288,7 +308,7 @@ def _simulate(net: Path, rou: Path, add: Path, cfg: SimConfig) -> dict[str, Any]
                 road = str(var[tc.VAR_ROAD_ID])
                 if road.startswith("TL2"):
                     if vid in enter:
-                        done[vid] = now
+                        done[vid] = now if cfg.exit_time == "exit_step" else last_seen[vid]
                     continue
                 if road.startswith(":") and vid not in enter:
                     continue
@@ -299,6 +319,7 @@ def _simulate(net: Path, rou: Path, add: Path, cfg: SimConfig) -> dict[str, Any]
                 elif last_speed[vid] > cfg.stop_speed >= speed:
                     stops[vid] += 1
                 last_speed[vid] = speed
+                last_seen[vid] = now
             if now >= cfg.horizon_s and conn.simulation.getMinExpectedNumber() == 0:
                 break
             if now >= end:
