@@ -116,7 +116,9 @@ def test_readme_row_is_rendered_from_the_results_blocks() -> None:
     """The README row says what docs/isadre.md's CPU and GPU blocks say, and no more."""
     page = (ROOT / "docs" / "isadre.md").read_text()
     cpu, gpu = (bench.parse_mi_block(_block(page, n)) for n in ("isadre-mi", "isadre-mi-gpu"))
-    row = bench.readme_row(cpu, gpu)
+    suite = bench.parse_suite_goal(_block((ROOT / "docs" / "results.md").read_text(), "isadre-suite"))
+    assert suite == bench.parse_suite_goal(_block(page, "isadre-suite"))  # the two copies of the block agree
+    row = bench.readme_row(cpu, gpu, suite)
     readme = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| ISA-DRE")]
     assert readme == [row]
 
@@ -136,3 +138,21 @@ def test_readme_row_follows_the_numbers() -> None:
         "at or below it at 2 of 4 dimensions" not in row and "2 of 2 dimensions on the CPU (d = 40, 80" in row
     )
     assert "is compared with" in row and "within about one standard error" not in row  # d=80 is 8 SE away
+
+
+def test_suite_goal_is_parsed_into_the_row() -> None:
+    line = (
+        "x\n\nGoal: missed: ISA-DRE 1 step within 1.1x of DRE-∞ 100 steps (mean score) on 7/10 problems (70%, "
+        "needed 80%); no worse than the classifier on 3/6 problems with true KL above 10 nats (worse on a, b).\n"
+    )
+    suite = bench.parse_suite_goal(line)
+    assert suite == {"met": False, "within": 7, "problems": 10, "clf_ok": 3, "clf_n": 6}
+    res = bench.parse_mi_block(
+        "| ISA-DRE, 1 step | 1 | x |\n| DRE-∞, trapezoid 100 | 101 | x |\n\n"
+        "Goal (x): d=40: met (0.01 vs 0.02, 3 seeds)\n\nPaired x: d=40: -0.01 ± 0.02 (lower or equal on 2 of 3 seeds).\n"
+    )
+    row = bench.readme_row(res, suite=suite)
+    assert "goal is missed (1-step error within 1.1x of DRE-∞'s on 7 of 10 problems" in row
+    assert "classifier's on 3 of 6 with KL above 10 nats" in row
+    with pytest.raises(ValueError, match="not a suite Goal line"):
+        bench.parse_suite_goal("Goal: something else")

@@ -110,7 +110,7 @@ def test_validation_and_test_seeds_disjoint() -> None:
     assert val and test and not val & test
     dims = {s.dim for s in suite_specs("test")}
     sizes = {s.n for s in suite_specs("test")}
-    assert min(dims) == 2 and max(dims) == 160 and min(sizes) == 2000 and max(sizes) == 200_000
+    assert min(dims) == 2 and max(dims) == 40 and min(sizes) == 2000 and max(sizes) == 20_000
 
 
 def test_bad_spec_refused() -> None:
@@ -177,3 +177,36 @@ def test_manifold_ratio_integrates_to_one_by_quadrature() -> None:
     dens_q = np.exp(-0.5 * (zz**2).sum(1)) / (2 * math.pi)
     total = float((np.exp(prob.log_ratio(zz @ basis.T)) * dens_q).sum() * (g[1] - g[0]) ** 2)
     assert total == pytest.approx(1.0, abs=1e-4)
+
+
+def test_scores_are_normalised_per_side_and_averaged() -> None:
+    from mercato.isadre.suite import normalised_scores
+
+    true_p, true_q = np.array([0.0, 2.0]), np.array([-10.0, 10.0])  # Var 1 and 100
+    out = normalised_scores(true_p + 1.0, true_p, true_q + np.array([3.0, -5.0]), true_q)
+    assert (out["mse_p"], out["var_p"], out["nmse_p"]) == (1.0, 1.0, 1.0)
+    assert (out["mse_q"], out["var_q"], out["nmse_q"]) == (17.0, 100.0, 0.17)
+    assert out["score"] == pytest.approx(0.585)
+
+
+def test_validation_problems_are_test_problems_on_other_seeds() -> None:
+    from mercato.isadre.suite import TEST_GRID, VALIDATION_GRID
+
+    assert set(VALIDATION_GRID) <= set(TEST_GRID)
+    assert len(suite_specs("validation")) == 2 * len(VALIDATION_GRID)
+    assert len(suite_specs("test")) == 3 * len(TEST_GRID)
+    with pytest.raises(ValueError, match="split"):
+        suite_specs("train")  # type: ignore[arg-type]
+
+
+def test_method_config_defaults_overrides_and_smoke() -> None:
+    from mercato.isadre.suite import PATH_RULES, SuiteMethod, method_config
+
+    assert method_config(SuiteMethod("isadre")) is None  # package defaults
+    rule = PATH_RULES["inv_var, eps 0.1, no quadratic branch"]
+    cfg = method_config(SuiteMethod("dre_inf", overrides=rule))
+    assert cfg.train.weighting == "inv_var" and cfg.train.quadratic_rank == 0 and cfg.path.noise_eps == 0.1
+    smoke = method_config(SuiteMethod("isadre", smoke=True, overrides=rule))
+    assert smoke.train.n_iters == 30 and smoke.train.weighting == "inv_var"  # tiny sizes win, the rule stays
+    with pytest.raises(ValueError, match="unknown method"):
+        method_config(SuiteMethod("knn"))  # type: ignore[arg-type]

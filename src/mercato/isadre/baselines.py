@@ -24,7 +24,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from torch import nn
 
 from mercato.core.device import resolve_device
-from mercato.isadre.config import ClassifierDREConfig, TimeScoreDREConfig
+from mercato.isadre.config import ClassifierDREConfig, TimeScoreDREConfig, resolve_classifier
 from mercato.isadre.estimator import (
     PathDREBase,
     check_fitted,
@@ -56,8 +56,11 @@ def _mlp(dim: int, hidden: int) -> nn.Module:
 def _fit_mlp_classifier(X: np.ndarray, y: np.ndarray, cfg: ClassifierDREConfig) -> nn.Module:
     """Minibatch Adam on the logistic loss (weight decay ``alpha``) with early stopping on a held-out 10 %.
 
-    Returns the network with the weights of the epoch of lowest validation loss. X is standardised already.
+    Returns the network with the weights of the epoch of lowest validation loss. X is standardised already;
+    ``cfg`` is resolved (:func:`resolve_classifier`: ``hidden`` and ``batch_size`` set).
     """
+    if cfg.hidden is None or cfg.batch_size is None:
+        raise ValueError("_fit_mlp_classifier needs a resolved config (hidden and batch_size set)")
     dev = resolve_device(cfg.device)
     gen = torch.Generator(device=dev).manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -66,14 +69,15 @@ def _fit_mlp_classifier(X: np.ndarray, y: np.ndarray, cfg: ClassifierDREConfig) 
     xt = torch.as_tensor(X, dtype=torch.float32).to(dev)
     yt = torch.as_tensor(y, dtype=torch.float32).to(dev)
     xv, yv, xtr, ytr = xt[perm[:n_val]], yt[perm[:n_val]], xt[perm[n_val:]], yt[perm[n_val:]]
-    net = _mlp(X.shape[1], cfg.hidden).to(dev)
+    hidden, batch = cfg.hidden, cfg.batch_size
+    net = _mlp(X.shape[1], hidden).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.alpha)
     bce = nn.functional.binary_cross_entropy_with_logits
     best, best_state, stale = float("inf"), copy.deepcopy(net.state_dict()), 0
     for epoch in range(cfg.max_iter):
         order = torch.randperm(len(xtr), generator=gen, device=dev)
         net.train()
-        for idx in torch.split(order, cfg.batch_size):
+        for idx in torch.split(order, batch):
             loss = bce(net(xtr[idx])[:, 0], ytr[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -92,7 +96,10 @@ def _fit_mlp_classifier(X: np.ndarray, y: np.ndarray, cfg: ClassifierDREConfig) 
 
 
 class ClassifierDRE(BaseEstimator):
-    """Classifier-based density ratio: train p (label 1) vs q (label 0); log r = logit + log(n_q / n_p)."""
+    """Classifier-based density ratio: train p (label 1) vs q (label 0); log r = logit + log(n_q / n_p).
+
+    After ``fit``, ``resolved_config_`` is the config with its data-scaled fields filled
+    (:func:`mercato.isadre.config.resolve_classifier`)."""
 
     def __init__(self, config: ClassifierDREConfig | None = None) -> None:
         self.config = config
@@ -106,15 +113,16 @@ class ClassifierDRE(BaseEstimator):
         """Fit the classifier on p-samples (label 1) and q-samples (label 0). Returns self."""
         X_q = record_feature_names(self, X_p, X_q)
         Xp, Xq = check_pair(X_p, X_q)
-        cfg = self.cfg
         X = np.concatenate([Xp, Xq])
+        # data-scaled defaults (width from d, minibatch from n_p + n_q) resolved for this fit
+        cfg = self.resolved_config_ = resolve_classifier(self.cfg, Xp.shape[1], len(X))
         y = np.concatenate([np.ones(len(Xp)), np.zeros(len(Xq))])
         if cfg.model == "logistic":
             steps: list[Any] = [FunctionTransformer(_add_squares)] if cfg.quadratic else []
             clf = LogisticRegression(C=cfg.C, max_iter=cfg.max_iter)
             self.classifier_: Any = make_pipeline(*steps, StandardScaler(), clf).fit(X, y)
         elif cfg.model == "mlp":
-            warn_narrow(cfg.hidden, X.shape[1], "hidden")
+            warn_narrow(cfg.hidden or 0, X.shape[1], "hidden")
             scaler = StandardScaler().fit(X)
             self.classifier_ = _TorchLogit(scaler, _fit_mlp_classifier(scaler.transform(X), y, cfg))
         else:

@@ -24,7 +24,7 @@ from mercato.core.cli import add_common_args, config_help, fail, parse_config, p
 from mercato.core.config import config_from_dict
 from mercato.core.plots import plt, save_figure
 from mercato.core.runs import atomic_path, make_run_dir, write_config, write_metrics
-from mercato.isadre.config import ISADREConfig, PathConfig, TrainConfig
+from mercato.isadre.config import ISADREConfig, PathConfig, TrainConfig, resolve_train
 from mercato.isadre.estimator import ISADRE
 from mercato.isadre.networks import build_network
 from mercato.isadre.toy import TOYS, toy_pair
@@ -137,7 +137,7 @@ def load_fitted(run: Path) -> ISADRE:
     ckpt = load_checkpoint(run / "checkpoint")
     est = ISADRE(cfg)
     dim = int(ckpt.state["n_features"])
-    net = build_network(dim, cfg.train, secant=True)
+    net = build_network(dim, resolve_train(cfg.train, dim), secant=True)  # the architecture depends on d only
     net.load_state_dict(ckpt.model_state)
     est.network_ = net.eval()
     est.shift_, est.scale_ = np.asarray(ckpt.state["shift"]), np.asarray(ckpt.state["scale"])

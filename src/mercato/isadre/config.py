@@ -7,10 +7,40 @@ arXiv 2509.04852. Equation labels (A2, A3, ...) refer to the sections of the pap
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-__all__ = ["ClassifierDREConfig", "ISADREConfig", "PathConfig", "TimeScoreDREConfig", "TrainConfig"]
+__all__ = [
+    "ClassifierDREConfig",
+    "ISADREConfig",
+    "PathConfig",
+    "TimeScoreDREConfig",
+    "TrainConfig",
+    "classifier_batch",
+    "default_width",
+    "resolve_classifier",
+    "resolve_train",
+]
+
+
+def default_width(dim: int, floor: int = 128) -> int:
+    """The data-scaled network width: the smallest power of two >= ``dim``, at least ``floor``.
+
+    A width below d projects x onto fewer directions than it has (``warn_narrow``; measured on the MI
+    benchmark at d = 160), so the width grows with d: 128 up to d = 128, 256 up to 256, ...
+    """
+    if dim < 1:
+        raise ValueError(f"dim must be >= 1, got {dim}")
+    return max(floor, 1 << (dim - 1).bit_length())
+
+
+def classifier_batch(n_total: int, floor: int = 256, steps_per_epoch: int = 200) -> int:
+    """The data-scaled classifier minibatch: the smallest power of two >= n_total / ``steps_per_epoch``, at
+    least ``floor`` (256 up to 51k rows in all; 2048 at 400k), so that an epoch stays near 200 steps."""
+    if n_total < 1:
+        raise ValueError(f"n_total must be >= 1, got {n_total}")
+    need = -(-n_total // steps_per_epoch)
+    return max(floor, 1 << (need - 1).bit_length())
 
 
 @dataclass
@@ -20,7 +50,9 @@ class PathConfig:
     kind: Literal["linear", "vp", "trig"] = "trig"  # schedule of (alpha_t, beta_t), A2 (OpenDRE uses VP)
     reference: Literal["gaussian", "data"] = "data"  # 'gaussian': q is N(0, I), condition on x1 only (CTSM)
     gamma: float = 1.0  # gamma in sigma_t^2 = gamma t(1-t) + (alpha_t^2 + beta_t^2) eps, bridge noise (A2)
-    noise_eps: float = 0.1  # eps in sigma_t^2 (a variance), A2 bridge
+    noise_eps: float = (
+        0.001  # eps in sigma_t^2 (a variance, standardised units), A2 bridge; chosen on the suite
+    )
     beta_min: float = 0.1  # beta_min of the VP schedule
     beta_max: float = 20.0  # beta_max of the VP schedule
     t_eps: float = 1e-5  # time clamp: t in [eps, 1 - eps]
@@ -50,17 +82,21 @@ class PathConfig:
 class TrainConfig:
     """Network and optimiser of the time-conditioned MLP (shared by ISA-DRE and the time-score baseline)."""
 
-    hidden: int = 128  # width of the residual MLP (OpenDRE tabular model: 128)
-    n_blocks: int = 4  # residual blocks (OpenDRE: 5 hidden layers of 128)
-    quadratic_rank: int = 0  # K > 0: add sum_k c_k(t) (p_k . x)^2, a quadratic branch (not in OpenDRE)
+    hidden: int | None = None  # MLP width; None: default_width(d) = max(128, next power of 2 >= d) at fit
+    n_blocks: int = 3  # residual blocks (OpenDRE: 5 hidden layers of 128; 3 chosen for CPU cost)
+    quadratic_rank: int | None = (
+        None  # K: sum_k c_k(t) (p_k . x)^2 branch (not in OpenDRE); None: K = d at fit
+    )
     emb_dim: int = 64  # E, size of the sinusoidal embeddings of t and t - l
     emb_max_freq: float = 8.0  # highest angular frequency (rad per unit t) of the sinusoidal embeddings
-    n_iters: int = 2000  # optimiser steps
+    n_iters: int = 1000  # optimiser steps (budget rule: 1000 x 512 pairs for every d and n, see docs)
     batch_size: int = 512  # pairs (x0, x1) per step
     lr: float = 1e-3  # Adam learning rate (OpenDRE default)
     lr_schedule: Literal["constant", "cosine"] = "cosine"  # learning-rate decay over n_iters
     ema_decay: float = 0.995  # EMA of the weights used at inference (0 = off)
-    weighting: Literal["inv_var", "inv_var_t", "none"] = "inv_var"  # 1/Var[tau_c | pair] (A2); _t: | t only
+    weighting: Literal["inv_var", "inv_var_t", "none"] = (
+        "inv_var_t"  # 1/Var[tau_c | t] (unbiased); inv_var: | pair (A2)
+    )
     t_sampler: Literal["uniform", "lognorm", "lognorm_ends"] = "lognorm"  # distribution of t in training, A3
     t_end_mix: float = 0.2  # 'lognorm_ends': share of t drawn from arcsine Beta(1/2, 1/2) (mass at both ends)
     val_fraction: float = 0.1  # share of p and q samples held out to pick the checkpoint (0: keep the last)
@@ -71,9 +107,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("hidden", "n_blocks", "emb_dim", "n_iters", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.quadratic_rank < 0:
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if self.quadratic_rank is not None and self.quadratic_rank < 0:
             raise ValueError(f"quadratic_rank must be >= 0, got {self.quadratic_rank}")
         if self.emb_max_freq <= 0.5:
             raise ValueError(f"emb_max_freq must exceed the lowest frequency 0.5, got {self.emb_max_freq}")
@@ -148,17 +185,42 @@ class ClassifierDREConfig:
 
     model: Literal["logistic", "mlp"] = "mlp"  # sklearn LogisticRegression or a torch MLP (two hidden layers)
     quadratic: bool = False  # logistic only: add squared features x_j^2 (a Gaussian log ratio is quadratic)
-    hidden: int = 128  # MLP width (two hidden layers)
+    hidden: int | None = None  # MLP width (two hidden layers); None: max(256, 2^k >= d) at fit (suite-chosen)
     max_iter: int = 200  # solver iterations (MLP: maximum epochs)
     C: float = 1.0  # inverse L2 strength of the logistic model
     alpha: float = 1e-4  # decoupled weight decay of the MLP (AdamW)
     lr: float = 1e-3  # MLP Adam learning rate
-    batch_size: int = 256  # MLP minibatch size
-    patience: int = 5  # MLP early stopping: epochs without a lower held-out loss
+    batch_size: int | None = None  # MLP minibatch; None: classifier_batch(n_p + n_q), 256 up to 51k rows
+    patience: int = 10  # MLP early stopping: epochs without a lower held-out loss (chosen on the suite)
     seed: int = 0  # random seed
     device: str = "cpu"  # MLP only: cpu | cuda | cuda:N | mps | auto
 
     def __post_init__(self) -> None:
         for name in ("hidden", "max_iter", "batch_size", "patience"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def resolve_train(train: TrainConfig, dim: int) -> TrainConfig:
+    """``train`` with its data-scaled fields filled for data of ``dim`` features (``fit`` and reloading).
+
+    ``hidden`` None -> :func:`default_width` (d); ``quadratic_rank`` None -> d (a full-rank quadratic form:
+    a Gaussian log ratio, and its time score, is quadratic in x). Set fields are kept.
+    """
+    return replace(
+        train,
+        hidden=default_width(dim) if train.hidden is None else train.hidden,
+        quadratic_rank=dim if train.quadratic_rank is None else train.quadratic_rank,
+    )
+
+
+def resolve_classifier(cfg: ClassifierDREConfig, dim: int, n_total: int) -> ClassifierDREConfig:
+    """``cfg`` with ``hidden`` (None -> :func:`default_width` (d, floor 256): 256 up to d = 256, the width the
+    suite's validation round chose) and ``batch_size`` (None -> :func:`classifier_batch` (n_p + n_q)) filled.
+    Set fields are kept."""
+    return replace(
+        cfg,
+        hidden=default_width(dim, floor=256) if cfg.hidden is None else cfg.hidden,
+        batch_size=classifier_batch(n_total) if cfg.batch_size is None else cfg.batch_size,
+    )

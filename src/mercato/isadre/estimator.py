@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_array
 
 from mercato.core.device import resolve_device
 from mercato.core.progress import progress
-from mercato.isadre.config import ISADREConfig, PathConfig, TrainConfig
+from mercato.isadre.config import ISADREConfig, PathConfig, TrainConfig, resolve_train
 from mercato.isadre.losses import (
     interval_cap,
     sample_intervals,
@@ -238,7 +238,9 @@ class PathDREBase(BaseEstimator):
         """Fit on samples of the numerator p (t = 1) and the denominator q (t = 0). Returns self."""
         X_q = record_feature_names(self, X_p, X_q)
         Xp, Xq = check_pair(X_p, X_q)
-        pcfg, tcfg = self._path_cfg(), self._train_cfg()
+        pcfg = self._path_cfg()
+        # data-scaled defaults (width, quadratic rank) resolved for this d; the network is built from these
+        tcfg = self.train_config_ = resolve_train(self._train_cfg(), Xp.shape[1])
         if pcfg.reference == "gaussian":
             self.shift_, self.scale_ = np.zeros(Xq.shape[1]), np.ones(Xq.shape[1])
             gap = float(np.abs(Xq.mean(0)).max() + np.abs(Xq.std(0) - 1.0).max())
@@ -250,7 +252,7 @@ class PathDREBase(BaseEstimator):
             both = np.concatenate([Xp, Xq])
             self.shift_, self.scale_ = both.mean(0), both.std(0) + 1e-8
         self.n_features_in_ = Xp.shape[1]
-        warn_narrow(tcfg.hidden, Xp.shape[1], "train.hidden")
+        warn_narrow(tcfg.hidden or 0, Xp.shape[1], "train.hidden")
         dev = resolve_device(tcfg.device)
         # every training draw (pairs, t, intervals, noise) comes from one generator on the training device, so
         # nothing crosses to the host per step; on the CPU the stream is the same as before devices existed
@@ -355,7 +357,8 @@ class PathDREBase(BaseEstimator):
 class ISADRE(PathDREBase):
     """Interval-annealed Secant Alignment density-ratio estimator (arXiv 2509.04852).
 
-    Attributes (after ``fit``): ``network_`` (the secant network u(x, l, t), EMA weights), ``loss_history_``,
+    Attributes (after ``fit``): ``network_`` (the secant network u(x, l, t), EMA weights), ``train_config_``
+    (``config.train`` with its data-scaled fields resolved, :func:`resolve_train`), ``loss_history_``,
     ``n_features_in_``, ``feature_names_in_`` (DataFrame columns of ``X_p``; queries are reordered to
     them), ``shift_``/``scale_`` (shared standardisation), ``last_nfe_`` (after ``log_ratio``).
 

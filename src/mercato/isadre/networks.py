@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mercato.isadre.config import TrainConfig
+from mercato.isadre.config import TrainConfig, resolve_train
 
 __all__ = ["ResidualBlock", "TimeConditionedMLP", "build_network", "sinusoidal_embedding"]
 
@@ -106,7 +106,11 @@ class TimeConditionedMLP(nn.Module):
 
 
 def build_network(dim: int, train: TrainConfig, secant: bool) -> TimeConditionedMLP:
-    """The network that ``train`` describes, for data of ``dim`` features (fit and checkpoint loading)."""
+    """The network that ``train`` describes, for data of ``dim`` features (fit and checkpoint loading).
+
+    Data-scaled fields (``hidden``, ``quadratic_rank`` None) are resolved for ``dim`` (:func:`resolve_train`)."""
+    train = resolve_train(train, dim)
+    assert train.hidden is not None and train.quadratic_rank is not None  # resolved
     return TimeConditionedMLP(
         dim,
         train.hidden,
