@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
+from aif_helpers import movielens_like
 
 from mercato.aif.model import AIFConfig, AIFModel
 from mercato.ctr import CTRTrainer, FeatureSchema, TrainerConfig
@@ -13,31 +12,7 @@ from mercato.data import CTRSplits
 
 
 def _splits(n: int = 96, seed: int = 0) -> CTRSplits:
-    rng = np.random.default_rng(seed)
-    users, items = rng.integers(0, 8, n), rng.integers(0, 20, n)
-    hist = ["|".join(str(x) for x in rng.integers(0, 20, rng.integers(0, 6))) for _ in range(n)]
-    df = pd.DataFrame(
-        {
-            "user_id": users,
-            "gender": users % 2,
-            "age": users % 3,
-            "occupation": users % 4,
-            "zip3": users % 5,
-            "item_id": items,
-            "year": items * 1.0,
-            "genres": [f"g{i % 3}|g{i % 5}" for i in items],
-            "history": hist,
-            "label": ((items + users) % 3 == 0).astype(np.float32),
-        }
-    )
-    return CTRSplits(
-        df[:64],
-        df[64:80],
-        df[80:],
-        categorical=["user_id", "gender", "age", "occupation", "zip3", "item_id"],
-        numeric=["year"],
-        multihot=["genres", "history"],
-    )
+    return movielens_like(8, 20, n=n, seed=seed)
 
 
 @pytest.mark.parametrize("attention", ["exact", "bea"])
