@@ -249,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
                         f"PyMAL {model}",
                         mean_std([r["auc"] for r in rs]),
                         mean_std([r["gauc"] for r in rs]),
-                        "" if model == "BASE" else f"{dm:+.4f} ± {se:.4f} (vs PyMAL BASE)",
+                        ""
+                        if model == "BASE"
+                        else (f"{dm:+.4f} ± {se:.4f}" if np.isfinite(se) else f"{dm:+.4f} (1 seed)")
+                        + " (vs PyMAL BASE)",
                         "n/a",
                         "n/a",
                         f"{np.mean(cps):.0f}" if cps else "n/a",
@@ -316,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f"PyMAL was NOT run: {why}. " if why else "")
         + machine_line(exp.all_meta())
     )
-    lat = [res[f"mal/{s}/last/MAL/s0"] for s in specs if "MAL" in plan["models"].get("last", [])]
+    lat = [res[f"mal/{s}/last/MAL/s0"] for s in specs if f"mal/{s}/last/MAL/s0" in res]  # timed on seed 0
     lat_md = ""
     if lat:
         lat_md = (
