@@ -5,6 +5,7 @@ attribution shares on ChannelAttribution's path file.
     python benchmarks/mal.py                # the plan that fits this machine (--plan core); updates docs/
     python benchmarks/mal.py --plan full    # every model for both primaries (hours on 2 cores)
     python benchmarks/mal.py --quick        # smoke run (< 60 s), writes only under runs/bench/mal-quick/
+    python benchmarks/mal.py --part validation   # the tuning round: MAL settings scored on validation day 19
 
 PyMAL must be checked out at scratch/PyMAL (``--pymal-dir``); ChannelAttribution (GPL-3, test/bench only) is
 used when ``MERCATO_CA_PYTHON`` (or scratch/ca/venv/bin/python) has it, on the Data.csv of its sdist.
@@ -28,6 +29,7 @@ from mercato.mal.bench import MALRunConfig, fit_mal
 from mercato.mal.model import preset
 from mercato.mal.pymal import PyMALRunConfig, fit_pymal, pymal_available
 from mercato.mal.sim import SimSpec, sim_config
+from mercato.mal.tuning import fit_mal_validation
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("benchmarks.mal")
@@ -99,6 +101,18 @@ CODE = (
     "mercato.mal._pymal_shim",
 )
 VIEWS = ["last", "first", "linear", "mta"]
+# the tuning round (--part validation): MAL settings, Last-Click primary, both settings, seeds 0 and 1, scored on
+# validation day 19; Base beside them for the paired difference. name -> MALConfig overrides
+VALIDATION_SEEDS = [0, 1]
+VALIDATION_GRID = {
+    "lambda 0.1, binary (current)": (),
+    "lambda 0.3, binary": (("lam", 0.3),),
+    "lambda 1.0, binary": (("lam", 1.0),),
+    "lambda 0.1, fractional": (("label_mode", "fractional"),),
+    "lambda 0.3, fractional": (("lam", 0.3), ("label_mode", "fractional")),
+    "lambda 1.0, fractional": (("lam", 1.0), ("label_mode", "fractional")),
+    "lambda 0.1, binary, detach_aux": (("detach_aux", True),),
+}
 
 
 def _aux(model: str, primary: str) -> tuple[str, ...]:
@@ -124,6 +138,63 @@ def _attribution_table(res: dict) -> str:
     return markdown_table(["channel"] + [f"{r} (%)" for r in rules], rows)
 
 
+def validation(args: argparse.Namespace) -> int:
+    """The tuning round: every VALIDATION_GRID setting of MAL (and Base) on validation day 19."""
+    plan = PLANS["quick" if args.quick else "core"]
+    seeds = [0] if args.quick else VALIDATION_SEEDS
+    grid = dict(list(VALIDATION_GRID.items())[:2]) if args.quick else VALIDATION_GRID
+    exp = Experiment.from_args("mal-validation", args, code=CODE + ("mercato.mal.tuning",), repo=ROOT)
+    trainer = dataclasses.replace(MALRunConfig().trainer, epochs=plan["epochs"])
+    specs = {s: SimSpec(setting=s, n_clicks=plan["n_clicks"], seed=0) for s in plan["settings"]}
+    runs = []
+    for s, spec in specs.items():
+        for seed in seeds:
+            cfg = MALRunConfig(model="Base", primary="last", seed=seed, trainer=trainer)
+            runs.append(Run(f"{s}/Base/s{seed}", fit_mal_validation, cfg, spec))
+            for name, kw in grid.items():
+                cfg = MALRunConfig(model="MAL", primary="last", seed=seed, trainer=trainer, overrides=kw)
+                runs.append(Run(f"{s}/{name}/s{seed}", fit_mal_validation, cfg, spec))
+    res = exp.run(runs)
+    if not exp.complete:
+        return 0
+    rows, score = [], {}
+    for name in grid:
+        cells, rel, pcs = [], [], []
+        for s in specs:
+            base = [res[f"{s}/Base/s{x}"] for x in seeds]
+            rs = [res[f"{s}/{name}/s{x}"] for x in seeds]
+            d = np.mean([r["gauc"] - b["gauc"] for r, b in zip(rs, base, strict=True)])
+            rel.append(d / np.mean([b["gauc"] for b in base]))
+            pc = float(np.mean([r["pcoc"] for r in rs]))
+            pcs.append(pc)
+            cells += [mean_std([r["gauc"] for r in rs]), f"{d:+.4f}", f"{pc:.3f}"]
+        score[name] = (all(abs(p - 1) <= 0.05 for p in pcs), float(np.mean(rel)))
+        rows.append([name, *cells, f"{100 * np.mean(rel):+.2f}%"])
+    header = ["MAL setting"]
+    for s in specs:
+        header += [f"{s}: GAUC", f"{s}: − Base", f"{s}: PCOC"]
+    header.append("mean relative GAUC lift")
+    base_pc = {s: float(np.mean([res[f"{s}/Base/s{x}"]["pcoc"] for x in seeds])) for s in specs}
+    # the rule, fixed before the round: highest mean relative lift among settings with PCOC within 1 +- 0.05 in
+    # every setting; if none is, highest mean relative lift
+    ok = [n for n in grid if score[n][0]] or list(grid)
+    best = max(ok, key=lambda n: score[n][1])
+    setup = (
+        f"Tuning round (Last-Click primary; training days 0-18, scored on validation day 19; the test day is not "
+        f"read; {plan['n_clicks']:,} target clicks per setting; seeds {', '.join(map(str, seeds))}; Base PCOC "
+        + ", ".join(f"{s} {v:.3f}" for s, v in base_pc.items())
+        + "). Rule: the highest mean relative GAUC lift over Base among settings whose PCOC is within 1 ± 0.05 "
+        "in both path settings (if none is, the highest lift). " + machine_line(exp.all_meta())
+    )
+    chosen = f"Chosen: **{best}** (mean relative lift {100 * score[best][1]:+.2f}%" + (
+        ", PCOC within 1 ± 0.05)." if score[best][0] else "; no setting kept PCOC within 1 ± 0.05)."
+    )
+    block = setup + "\n\n" + markdown_table(header, rows) + "\n\n" + chosen
+    print(block)
+    exp.report({"docs/mal.md": {"mal-validation": block}})
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_runner_args(ap)
@@ -132,8 +203,13 @@ def main(argv: list[str] | None = None) -> int:
         "--plan", choices=["core", "full", "last", "min"], default="core", help="which grid (see PLANS)"
     )
     ap.add_argument("--seeds", default=None, help="comma list overriding the plan's seeds (e.g. 0,1)")
+    ap.add_argument(
+        "--part", choices=["test", "validation"], default="test", help="test runs or the tuning round"
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.part == "validation":
+        return validation(args)
     plan = dict(PLANS["quick" if args.quick else args.plan])
     if args.seeds:
         plan["seeds"] = [int(x) for x in args.seeds.split(",")]

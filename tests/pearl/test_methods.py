@@ -98,8 +98,34 @@ def test_evaluator_accepts_a_text_embedding(data) -> None:  # type: ignore[no-un
 
     arr = Arrays.from_data(data, SIM)
     text = torch.randn(data.n, 384)
-    ev, _ = fit_evaluator(arr, EvaluatorConfig(steps=2, batch=4), 0, text=text)
+    ev, _ = fit_evaluator(arr, EvaluatorConfig(steps=2, batch=4), 0, side=text)
     with torch.no_grad():
         assert ev(arr.tau(), text).shape == (data.n,)
-    with pytest.raises(ValueError, match="text embedding"):
+    with pytest.raises(ValueError, match="side input"):
         ev(arr.tau())
+
+
+def test_advertiser_side_follows_the_switches(data) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from mercato.pearl.config import EvaluatorConfig
+    from mercato.pearl.methods import advertiser_side
+
+    side = advertiser_side(data, EvaluatorConfig())
+    np.testing.assert_array_equal(side.numpy(), data.attrs.astype(np.float32))
+    assert advertiser_side(data, EvaluatorConfig(advertiser_attributes=False)) is None
+    assert advertiser_side(replace(data, attrs=None, attr_names=()), EvaluatorConfig()) is None
+
+
+def test_evaluator_auc_protocols(data) -> None:  # type: ignore[no-untyped-def]
+    from mercato.pearl.bench import evaluator_auc
+
+    spec = _spec("Pearl")
+    spec.sim = SimConfig(n_advertisers=12, n_steps=8, n_impressions=320)  # 3 advertisers per budget level
+    spec.data = DataConfig(n_episodes=5)
+    d = generate(spec.sim, spec.data, 0, show_progress=False)
+    auc = evaluator_auc(spec, d)
+    assert len(auc["cv_folds"]) == 5
+    assert auc["cv"] == pytest.approx(np.mean(auc["cv_folds"]))
+    for k in ("cv", "policy", "iid"):
+        assert 0.0 <= auc[k] <= 1.0

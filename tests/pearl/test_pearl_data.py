@@ -25,7 +25,8 @@ def test_generate_shapes_and_quality(data) -> None:  # type: ignore[no-untyped-d
     assert (data.cost.sum(1) <= data.budget + 1e-9).all()
     assert set(np.unique(data.budget)) == set(SIM.budget_levels)
     s = data.states(SIM)
-    assert s.shape == (12, 7, 4)
+    assert s.shape == (12, 7, 7)  # 4 dynamic columns + 3 attributes
+    np.testing.assert_array_equal(s[:, 3, 4:], data.attrs)
     np.testing.assert_allclose(s[:, -1, 2], 1 - data.cost.sum(1) / data.budget)
 
 
@@ -92,3 +93,35 @@ def test_from_auctionnet_aggregates_steps() -> None:
     np.testing.assert_allclose(out["value"], [0.2, 1.0])
     np.testing.assert_allclose(out["bid_scale"], [3.0 / 0.6, 4.0 / 1.0])
     assert out["step"].tolist() == [0, 1]
+
+
+def test_attributes_are_the_markets_and_round_trip(tmp_path: Path, data) -> None:  # type: ignore[no-untyped-def]
+    from mercato.pearl.sim import ATTRIBUTE_NAMES
+
+    assert data.attr_names == ATTRIBUTE_NAMES
+    assert data.attrs.shape == (12, 3)
+    # one market per episode: 4 advertisers each, amplitude sqrt(sin^2 + cos^2) within [0, 0.5)
+    amp = np.hypot(data.attrs[:, 1], data.attrs[:, 2])
+    assert ((amp >= 0) & (amp < 0.5)).all()
+    assert len(np.unique(data.attrs[:, 0])) == 12
+    back = load_parquet(save_parquet(data, tmp_path / "d.parquet"))
+    assert back.attr_names == ATTRIBUTE_NAMES
+    np.testing.assert_array_equal(back.attrs, data.attrs)
+    assert back.subset(np.array([2, 0])).attrs.tolist() == data.attrs[[2, 0]].tolist()
+
+
+def test_file_without_attributes_loads_without_them(tmp_path: Path, data) -> None:  # type: ignore[no-untyped-def]
+    df = data.to_frame()
+    back = load_parquet(_write(tmp_path, df.drop(columns=[c for c in df if c.startswith("attr_")])))
+    assert back.attrs is None and back.attr_names == ()
+
+
+def test_attribute_changing_within_a_trajectory_names_row(tmp_path: Path, data) -> None:  # type: ignore[no-untyped-def]
+    df = data.to_frame()
+    df.loc[9, "attr_day_sin"] += 1.0  # traj 1, step 3
+    with pytest.raises(TrajectoryError, match=r"row 9: trajectory 1: 'attr_day_sin' changes within"):
+        load_parquet(_write(tmp_path, df))
+    df = data.to_frame()
+    df.loc[4, "attr_log_value_level"] = np.nan
+    with pytest.raises(TrajectoryError, match=r"row 4: column 'attr_log_value_level' is not a finite"):
+        load_parquet(_write(tmp_path, df))

@@ -104,3 +104,18 @@ def test_env_rejects_bad_actions_and_budgets() -> None:
         env.step(-np.ones(SMALL.n_advertisers))
     with pytest.raises(ValueError, match="positive"):
         AuctionEnv(SMALL, np.array([100.0, -1.0]))
+
+
+def test_market_attributes_explain_advertiser_values() -> None:
+    """Across advertisers at one step, the mean log value is log level + log day profile (shared quality q
+    cancels); the advertiser-specific match noise averages out over the step's impressions."""
+    from mercato.pearl.sim import make_market
+
+    cfg = SimConfig(n_advertisers=6, n_steps=8, n_impressions=40000)
+    mk = make_market(cfg, np.random.default_rng(3))
+    lvl, s, c = mk.attributes.T
+    for t, v in enumerate(mk.values):
+        x = 2 * np.pi * t / cfg.n_steps
+        pred = lvl + np.log(1 + s * np.cos(x) + c * np.sin(x))
+        got = np.log(v).mean(0)
+        np.testing.assert_allclose(got - got.mean(), pred - pred.mean(), atol=0.05)

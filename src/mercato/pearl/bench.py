@@ -6,6 +6,8 @@ evaluates it on the test episodes at every budget level; the speed run times the
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +33,7 @@ from mercato.pearl.methods import (
     OnlineLPAgent,
     PearlAgent,
     PIDAgent,
-    advertiser_texts,
+    advertiser_side,
     fit_bc,
     fit_diffbid,
     fit_dt,
@@ -40,12 +42,21 @@ from mercato.pearl.methods import (
     fit_iql,
     fit_pearl,
     pairwise_auc,
-    text_embeddings,
     y_targets,
 )
 from mercato.pearl.sim import run_auctions, run_auctions_loop
 
-__all__ = ["METHODS", "MethodSpec", "SpeedSpec", "build_agent", "fit_one", "speed_one"]
+__all__ = [
+    "METHODS",
+    "MethodSpec",
+    "SearchGrid",
+    "SpeedSpec",
+    "build_agent",
+    "evaluator_auc",
+    "fit_one",
+    "speed_one",
+    "validate_search",
+]
 
 METHODS = ("Pearl", "DiffBid", "DT", "BC", "IQL", "PID", "OnlineLP")
 OOD_POLICIES = ("onlinelp", "onlinelp_noisy")  # held out of the evaluator's training for the OOD AUC
@@ -90,36 +101,59 @@ def build_agent(spec: MethodSpec, d: TrajectoryData, show: bool = False) -> tupl
     if m.startswith("Pearl"):
         pc = spec.pearl
         inv = fit_invdyn(arr, pc.invdyn, seed, show)
-        text = text_embeddings(advertiser_texts(d)) if pc.evaluator.text_embedding else None
-        ev, lip_e = fit_evaluator(arr, pc.evaluator, seed, pc.use_pairwise, pc.use_lipschitz, text, show)
-        planner, info = fit_pearl(d, arr, pc, seed, ev, inv, show, text=text)
+        side = advertiser_side(d, pc.evaluator)
+        ev, lip_e = fit_evaluator(arr, pc.evaluator, seed, pc.use_pairwise, pc.use_lipschitz, side, show)
+        planner, info = fit_pearl(d, arr, pc, seed, ev, inv, show, side=side)
         extras = {"L_e": lip_e, "L_p": info["L_p"], "auc": evaluator_auc(spec, d)}
         return PearlAgent(planner, inv, info["y_star"], m), extras
     raise ValueError(f"unknown method {m!r}; valid: {', '.join(METHODS)}")
 
 
-def evaluator_auc(spec: MethodSpec, d: TrajectoryData) -> dict[str, float]:
-    """Pair-wise AUC of an evaluator trained without the OOD policies, on held-out OOD trajectories
-    (pairs within a budget level) and on held-out in-distribution ones."""
+def _auc_of(spec: MethodSpec, d: TrajectoryData, train: np.ndarray, *tests: np.ndarray) -> list[float]:
+    """Fit the evaluator of ``spec`` on rows ``train`` of ``d``; its pair-wise AUC on each row set of
+    ``tests`` (pairs within a budget level)."""
     pc = spec.pearl
-    ood = np.isin(d.policy, OOD_POLICIES)
+    tr = d.subset(train)
+    ev, _ = fit_evaluator(
+        Arrays.from_data(tr, spec.sim), pc.evaluator, spec.seed, pc.use_pairwise, pc.use_lipschitz,
+        advertiser_side(tr, pc.evaluator),
+    )  # fmt: skip
+    out = []
+    for rows in tests:
+        te = d.subset(rows)
+        with torch.no_grad():
+            pred = ev(Arrays.from_data(te, spec.sim).tau(), advertiser_side(te, pc.evaluator)).numpy()
+        out.append(pairwise_auc(pred, te.y, te.budget))
+    return out
+
+
+def evaluator_auc(spec: MethodSpec, d: TrajectoryData, folds: int = 5) -> dict[str, float]:
+    """Pair-wise AUC of the evaluator on trajectories it was not trained on (pairs within a budget level):
+
+    * ``cv``: ``folds``-fold cross-validation over episodes (the paper's protocol: every held-out trajectory
+      comes from an episode, i.e. a market draw with its own advertisers, the evaluator never saw), mean of
+      the folds;
+    * ``policy``: trained without the OOD policies (online LP) and without the last 20% of episodes, tested on
+      the OOD policies' trajectories of those episodes (a behaviour it has never seen);
+    * ``iid``: the same evaluator on the held-out episodes' in-distribution trajectories.
+    """
+    if spec.pearl.evaluator.text_embedding:
+        return {
+            "cv": float("nan"),
+            "policy": float("nan"),
+            "iid": float("nan"),
+        }  # measured without the text option
     n_ep = spec.data.n_episodes
     ep = np.repeat(np.arange(n_ep), len(d.budget) // n_ep)
+    cv = [
+        _auc_of(spec, d, np.flatnonzero(ep % folds != k), np.flatnonzero(ep % folds == k))[0]
+        for k in range(folds)
+    ]
+    ood = np.isin(d.policy, OOD_POLICIES)
     test_ep = ep >= int(0.8 * n_ep)
-    train = d.subset(np.flatnonzero(~ood & ~test_ep))
-    if pc.evaluator.text_embedding:
-        return {"ood": float("nan"), "iid": float("nan")}  # the OOD AUC is measured without the text option
-    ev, _ = fit_evaluator(
-        Arrays.from_data(train, spec.sim), pc.evaluator, spec.seed, pc.use_pairwise, pc.use_lipschitz
-    )
-    out = {}
-    for name, mask in (("ood", ood & test_ep), ("iid", ~ood & test_ep)):
-        sub = d.subset(np.flatnonzero(mask))
-        a = Arrays.from_data(sub, spec.sim)
-        with torch.no_grad():
-            pred = ev(a.tau()).numpy()
-        out[name] = pairwise_auc(pred, sub.y, sub.budget)
-    return out
+    train = np.flatnonzero(~ood & ~test_ep)
+    policy, iid = _auc_of(spec, d, train, np.flatnonzero(ood & test_ep), np.flatnonzero(~ood & test_ep))
+    return {"cv": float(np.mean(cv)), "cv_folds": [float(a) for a in cv], "policy": policy, "iid": iid}
 
 
 def fit_one(spec: MethodSpec, _: Any = None) -> dict[str, Any]:
@@ -129,6 +163,11 @@ def fit_one(spec: MethodSpec, _: Any = None) -> dict[str, Any]:
     d = generate(spec.sim, spec.data, spec.seed, show_progress=False)
     agent, extras = build_agent(spec, d)
     t_fit = time.perf_counter() - t0
+    per = _test(agent, spec)
+    return {"per_budget": per, "fit_s": t_fit, "wall_s": time.perf_counter() - t0, "n_traj": d.n, **extras}
+
+
+def _test(agent: Agent, spec: MethodSpec) -> dict[str, dict[str, Any]]:
     per = {}
     for b in spec.sim.budget_levels:
         st = evaluate(agent, spec.sim, list(spec.test_seeds), b, behaviour=spec.data)
@@ -141,7 +180,38 @@ def fit_one(spec: MethodSpec, _: Any = None) -> dict[str, Any]:
             **{k: int(v.sum()) for k, v in flags.items()},
             "episodes": len(st.gmv),
         }
-    return {"per_budget": per, "fit_s": t_fit, "wall_s": time.perf_counter() - t0, "n_traj": d.n, **extras}
+    return per
+
+
+@dataclass
+class SearchGrid:
+    """Policy-search settings tried from one shared warm start (evaluator, inverse dynamics, conditional BC):
+    ``variants`` maps a name to ``PearlConfig`` overrides; ``spec.test_seeds`` are the validation episodes."""
+
+    spec: MethodSpec
+    variants: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
+
+
+def validate_search(grid: SearchGrid, _: Any = None) -> dict[str, Any]:
+    """Train the shared parts once on the seed's data, then every search variant from the same warm start;
+    GMV per budget level of each on the validation episodes (name ``BC warm start``: no search)."""
+    torch.set_num_threads(1)
+    spec = grid.spec
+    pc = spec.pearl
+    t0 = time.perf_counter()
+    d = generate(spec.sim, spec.data, spec.seed, show_progress=False)
+    arr = Arrays.from_data(d, spec.sim)
+    torch.manual_seed(spec.seed)
+    inv = fit_invdyn(arr, pc.invdyn, spec.seed)
+    side = advertiser_side(d, pc.evaluator)
+    ev, _ = fit_evaluator(arr, pc.evaluator, spec.seed, pc.use_pairwise, pc.use_lipschitz, side)
+    warm, info = fit_pearl(d, arr, dataclasses.replace(pc, search_steps=0), spec.seed, ev, inv, side=side)
+    out: dict[str, Any] = {"BC warm start": _test(PearlAgent(warm, inv, info["y_star"]), spec)}
+    for name, kw in grid.variants:
+        pv = dataclasses.replace(pc, **dict(kw))
+        planner, inf = fit_pearl(d, arr, pv, spec.seed, ev, inv, planner=copy.deepcopy(warm), side=side)
+        out[name] = _test(PearlAgent(planner, inv, inf["y_star"]), spec)
+    return {"variants": out, "wall_s": time.perf_counter() - t0}
 
 
 @dataclass

@@ -35,6 +35,7 @@ from mercato.pearl.methods import (
     PearlAgent,
     PIDAgent,
     Planner,
+    advertiser_side,
     fit_evaluator,
     fit_invdyn,
     fit_pearl,
@@ -115,13 +116,16 @@ def _train(argv: list[str]) -> int:
         fail(
             "evaluator.text_embedding: use the library (mercato.pearl.bench.build_agent); the CLI trains without it"
         )
-    ev = Evaluator(d.T, pc.evaluator.hidden)
+    side = advertiser_side(d, pc.evaluator)  # the file's attr_* columns, when it has them
+    ev = Evaluator(d.T, pc.evaluator.hidden, 0 if side is None else side.shape[1])
     if (run / "evaluator").is_dir():
         ck = load_checkpoint(run / "evaluator")
         ev.load_state_dict(ck.model_state)
         lip_e = float(ck.state["L_e"])
     else:
-        ev, lip_e = fit_evaluator(arr, pc.evaluator, spec.seed, pc.use_pairwise, pc.use_lipschitz, show=True)
+        ev, lip_e = fit_evaluator(
+            arr, pc.evaluator, spec.seed, pc.use_pairwise, pc.use_lipschitz, side, show=True
+        )
         save_checkpoint(run / "evaluator", ev, state={"L_e": lip_e})
     start, opt_state = 0, None
     if (run / "planner").is_dir():
@@ -133,7 +137,7 @@ def _train(argv: list[str]) -> int:
         ck.restore_rng()
         print(f"resuming policy search at step {start} of {pc.search_steps}")
     else:
-        planner, _ = fit_pearl(d, arr, _no_search(pc), spec.seed, ev, inv, show=True)
+        planner, _ = fit_pearl(d, arr, _no_search(pc), spec.seed, ev, inv, show=True, side=side)
         save_checkpoint(run / "planner", planner, state={"search_step": 0})
     live = planner
 
@@ -142,7 +146,7 @@ def _train(argv: list[str]) -> int:
             save_checkpoint(run / "planner", live, opt, state={"search_step": step, **rec})
 
     planner, info = fit_pearl(d, arr, pc, spec.seed, ev, inv, show=True, on_step=on_step, planner=planner,
-                              start_step=start, opt_state=opt_state)  # fmt: skip
+                              start_step=start, opt_state=opt_state, side=side)  # fmt: skip
     save_checkpoint(run / "planner", planner, state={"search_step": pc.search_steps})
     write_metrics(run, {"L_e": lip_e, "L_p": info["L_p"], "y_star": info["y_star"], "last": info["trace"],
                         "trajectories": d.n})  # fmt: skip

@@ -92,6 +92,9 @@ class EvaluatorConfig:
     beta1: float = 1.0  # beta_1, weight of the Lipschitz hinge (Eq. 59), value UNCONFIRMED
     bt_scale: float = 20.0  # temperature of the BT logit: sigma(scale * (y_w - y_l)); 1 in the paper
     lip_margin: float = 1.1  # L_e = margin * Lipschitz constant estimated from data (Algorithm 1 step 1)
+    advertiser_attributes: bool = (
+        True  # feed the data's static advertiser attributes (attr_* columns), when it has them
+    )
     text_embedding: bool = False  # add the MiniLM advertiser-text embedding (stands for the paper's LLM)
 
 

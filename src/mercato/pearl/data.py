@@ -12,6 +12,8 @@ bid_scale      float64  action a_t (bid = a_t * value); AuctionNet: sum(bid) / s
 cost           float64  payment in step t (>= 0; the running sum never exceeds B)
 value          float64  value won in step t, r_t (AuctionNet: sum of pValue of won impressions)
 policy         string   behaviour policy name (optional)
+attr_<name>    float64  static advertiser attributes (optional, constant within a trajectory); the
+                        simulator writes ``attr_log_value_level``, ``attr_day_sin``, ``attr_day_cos``
 =============  =======  ==================================================================
 
 :func:`from_auctionnet` converts AuctionNet's impression-level log columns into these rows.
@@ -29,7 +31,7 @@ import pandas as pd
 from mercato.core.progress import progress
 from mercato.core.runs import atomic_path
 from mercato.pearl.config import DataConfig, SimConfig
-from mercato.pearl.sim import AuctionEnv, PolicyBank, state_features
+from mercato.pearl.sim import ATTRIBUTE_NAMES, AuctionEnv, PolicyBank, state_features
 
 __all__ = [
     "COLUMNS",
@@ -59,6 +61,15 @@ class TrajectoryData:
     cost: np.ndarray  # (N, T)
     value: np.ndarray  # (N, T)
     policy: np.ndarray  # (N,) str
+    attrs: np.ndarray | None = None  # (N, K) static advertiser attributes (``attr_<name>`` columns), or None
+    attr_names: tuple[str, ...] = ()  # their names, K of them
+
+    def __post_init__(self) -> None:
+        if self.attrs is not None and self.attrs.shape != (self.n, len(self.attr_names)):
+            raise ValueError(
+                f"attrs: expected shape ({self.n}, {len(self.attr_names)}) for names {self.attr_names}, "
+                f"got {self.attrs.shape}"
+            )
 
     @property
     def n(self) -> int:
@@ -79,21 +90,35 @@ class TrajectoryData:
         return self.cost / self.budget[:, None]
 
     def states(self, sim: SimConfig) -> np.ndarray:
-        """s_t for t = 0 .. T (N, T+1, 4)."""
+        """s_t for t = 0 .. T (N, T+1, STATE_DIM); the attribute columns are zeros when the data has none."""
         rem = self.budget[:, None] - np.concatenate([np.zeros((self.n, 1)), np.cumsum(self.cost, 1)], 1)
         last = np.concatenate([np.zeros((self.n, 1)), self.cost], 1)
         cfg = SimConfig(**{**sim.__dict__, "n_steps": self.T})
         return np.stack(
-            [state_features(t, last[:, t], rem[:, t], self.budget, cfg) for t in range(self.T + 1)], 1
+            [
+                state_features(t, last[:, t], rem[:, t], self.budget, cfg, self._state_attrs())
+                for t in range(self.T + 1)
+            ],
+            1,
         )
+
+    def _state_attrs(self) -> np.ndarray | None:
+        """The attributes in the state's order (ATTRIBUTE_NAMES); None (zeros) when the data lacks any."""
+        if self.attrs is None or not set(ATTRIBUTE_NAMES) <= set(self.attr_names):
+            return None
+        return self.attrs[:, [self.attr_names.index(k) for k in ATTRIBUTE_NAMES]]
 
     def subset(self, idx: np.ndarray) -> TrajectoryData:
         return TrajectoryData(
-            self.budget[idx], self.a[idx], self.cost[idx], self.value[idx], self.policy[idx]
-        )
+            self.budget[idx], self.a[idx], self.cost[idx], self.value[idx], self.policy[idx],
+            None if self.attrs is None else self.attrs[idx], self.attr_names,
+        )  # fmt: skip
 
     def to_frame(self) -> pd.DataFrame:
         n, t = self.a.shape
+        attrs = {} if self.attrs is None else {
+            f"attr_{k}": np.repeat(self.attrs[:, i], t) for i, k in enumerate(self.attr_names)
+        }  # fmt: skip
         return pd.DataFrame(
             {
                 "traj": np.repeat(np.arange(n), t),
@@ -103,6 +128,7 @@ class TrajectoryData:
                 "cost": self.cost.ravel(),
                 "value": self.value.ravel(),
                 "policy": np.repeat(self.policy, t).astype(str),
+                **attrs,
             }
         )
 
@@ -118,7 +144,7 @@ def generate(sim: SimConfig, data: DataConfig, seed: int, show_progress: bool = 
     rng = np.random.default_rng(seed)
     budget = budgets_for(sim)
     env = AuctionEnv(sim, budget)
-    out: dict[str, list[np.ndarray]] = {k: [] for k in ("budget", "a", "cost", "value", "policy")}
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("budget", "a", "cost", "value", "policy", "attrs")}
     for _ in progress(range(data.n_episodes), desc="pearl data", disable=not show_progress):
         bank = PolicyBank.random(data.policies, env.m, rng, noise=data.noise)
         bank.reset()
@@ -135,7 +161,9 @@ def generate(sim: SimConfig, data: DataConfig, seed: int, show_progress: bool = 
         out["cost"].append(np.stack(c_t, 1))
         out["value"].append(np.stack(v_t, 1))
         out["policy"].append(np.asarray(bank.kinds))
-    return TrajectoryData(*(np.concatenate(out[k]) for k in ("budget", "a", "cost", "value", "policy")))
+        out["attrs"].append(env.market.attributes)
+    keys = ("budget", "a", "cost", "value", "policy", "attrs")
+    return TrajectoryData(*(np.concatenate(out[k]) for k in keys), attr_names=ATTRIBUTE_NAMES)
 
 
 def save_parquet(data: TrajectoryData, path: str | Path) -> Path:
@@ -198,7 +226,32 @@ def validate_frame(df: pd.DataFrame, source: str | Path = "<frame>") -> Trajecto
         c: d[c].to_numpy(dtype=np.float64).reshape(n, t_) for c in ("bid_scale", "cost", "value", "budget")
     }
     policy = d["policy"].to_numpy().reshape(n, t_)[:, 0].astype(str) if "policy" in d else np.full(n, "")
-    return TrajectoryData(arr["budget"][:, 0], arr["bid_scale"], arr["cost"], arr["value"], policy)
+    names = tuple(c[len("attr_") :] for c in d.columns if str(c).startswith("attr_"))
+    attrs = None
+    if names:
+        cols = []
+        for k in names:
+            c = f"attr_{k}"
+            if not pd.api.types.is_numeric_dtype(d[c]):
+                raise TrajectoryError(f"{source}: column {c!r} must be numeric, got {d[c].dtype}")
+            v = d[c].to_numpy(dtype=np.float64)
+            bad = np.flatnonzero(~np.isfinite(v))
+            if len(bad):
+                raise _fail(source, int(rows[bad[0]]), f"column {c!r} is not a finite number")
+            v = v.reshape(n, t_)
+            moving = np.flatnonzero(~np.isclose(v, v[:, :1]).all(1))
+            if len(moving):
+                i = int(moving[0])
+                j = int(np.flatnonzero(~np.isclose(v[i], v[i, 0]))[0])
+                raise _fail(
+                    source, int(rows[i * t_ + j]),
+                    f"trajectory {trajs[i]}: {c!r} changes within the trajectory (attributes are static)",
+                )  # fmt: skip
+            cols.append(v[:, 0])
+        attrs = np.stack(cols, 1)
+    return TrajectoryData(
+        arr["budget"][:, 0], arr["bid_scale"], arr["cost"], arr["value"], policy, attrs, names
+    )
 
 
 def load_parquet(path: str | Path) -> TrajectoryData:

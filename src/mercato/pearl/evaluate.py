@@ -54,7 +54,7 @@ def evaluate(
     step_cost = np.zeros((e, t_))
     gmv = np.zeros(e)
     for t in range(t_):
-        own = np.stack([st[slot] for st in states])  # (E, 4)
+        own = np.stack([st[slot] for st in states])  # (E, STATE_DIM)
         a_own = np.asarray(agent.act(t, own, hist, envs), dtype=np.float64).reshape(e)
         a_own = np.clip(np.nan_to_num(a_own, nan=0.0, posinf=10.0), 0.0, 10.0)
         vs, cs = np.zeros(e), np.zeros(e)
@@ -93,9 +93,12 @@ class BiddingAgent:
     history (costs are the third column of each ``historyAuctionResult`` step, as in AuctionNet)."""
 
     def __init__(self, agent: Agent, budget: float, sim: SimConfig, name: str = "mercato", cpa: float = 0.0,
-                 category: int = 0) -> None:  # fmt: skip
+                 category: int = 0, attributes: np.ndarray | None = None) -> None:  # fmt: skip
         self.agent, self.budget, self.sim = agent, float(budget), sim
         self.name, self.cpa, self.category = name, cpa, category
+        self.attributes = (
+            attributes  # the advertiser's static attributes (ATTRIBUTE_NAMES), None: unknown (zeros)
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -118,8 +121,9 @@ class BiddingAgent:
         spent = float(sum(costs))
         self.remaining_budget = self.budget - spent
         last = costs[-1] if costs else 0.0
+        attrs = None if self.attributes is None else np.asarray(self.attributes, np.float64)[None]
         s = state_features(
-            t, np.array([last]), np.array([self.remaining_budget]), np.array([self.budget]), self.sim
+            t, np.array([last]), np.array([self.remaining_budget]), np.array([self.budget]), self.sim, attrs
         )
         t_ = self.sim.n_steps
         hist = {
@@ -145,6 +149,7 @@ def run_bidding_agent(player: BiddingAgent, sim: SimConfig, seed: int, slot: int
     bank = PolicyBank.random(DataConfig().policies, env.m, rng)
     bank.reset()
     states = env.reset(seed)
+    player.attributes = env.market.attributes[slot]  # the advertiser knows its own attributes
     player.reset()
     gmv = 0.0
     while not env.done:

@@ -1,6 +1,6 @@
 """Fitting the bidders: PID / online-LP heuristics, BC, IQL, Decision Transformer, DiffBid and AIGB-Pearl.
 
-Every agent acts through ``act(t, states, hist, envs) -> a`` on E episodes in lockstep (``states`` (E, 4),
+Every agent acts through ``act(t, states, hist, envs) -> a`` on E episodes in lockstep (``states`` (E, STATE_DIM),
 ``hist['u']`` the realised u_0..u_{t-1} (E, t), ``hist['v']`` values, ``hist['a']`` actions).
 DiffBid and Pearl plan the next state u_t and share one :class:`InverseDynamics` controller.
 """
@@ -31,6 +31,7 @@ from mercato.pearl.config import (
 )
 from mercato.pearl.data import TrajectoryData
 from mercato.pearl.models import MLP, CausalTransformer, TemporalUNet
+from mercato.pearl.sim import STATE_DIM
 
 __all__ = [
     "Agent",
@@ -44,6 +45,7 @@ __all__ = [
     "OnlineLPAgent",
     "PearlAgent",
     "Planner",
+    "advertiser_side",
     "fit_bc",
     "fit_diffbid",
     "fit_dt",
@@ -63,7 +65,7 @@ A_MIN = 1e-3
 
 @dataclass
 class Arrays:
-    """Training arrays in model units: S (N, T+1, 4) with column 1 as u_{t-1}, U (N, T), log a, y, b."""
+    """Training arrays in model units: S (N, T+1, STATE_DIM) with column 1 as u_{t-1}, U (N, T), log a, y, b."""
 
     S: torch.Tensor
     U: torch.Tensor
@@ -171,7 +173,7 @@ class InverseDynamics(nn.Module):
 
     def __init__(self, hidden: int) -> None:
         super().__init__()
-        self.net = MLP(5, 1, hidden)
+        self.net = MLP(STATE_DIM + 1, 1, hidden)
 
     def forward(self, s: torch.Tensor, u_next: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([s, u_next[..., None]], -1))[..., 0]
@@ -182,7 +184,7 @@ def fit_invdyn(arr: Arrays, cfg: InvDynConfig, seed: int, show: bool = False) ->
     gen = torch.Generator().manual_seed(seed)
     net = InverseDynamics(cfg.hidden)
     opt = _adam(net.parameters(), cfg.lr)
-    s = arr.S[:, :-1].reshape(-1, 4)  # (N T, 4)
+    s = arr.S[:, :-1].reshape(-1, STATE_DIM)  # (N T, STATE_DIM)
     u = arr.U.reshape(-1)
     la = arr.loga.reshape(-1)
     for idx in progress(
@@ -218,9 +220,9 @@ def fit_bc(d: TrajectoryData, arr: Arrays, cfg: BCConfig, seed: int, show: bool 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     keep = np.argsort(-d.y)[: max(1, int(round(cfg.top_frac * d.n)))]
-    s = arr.S[keep, :-1].reshape(-1, 4)
+    s = arr.S[keep, :-1].reshape(-1, STATE_DIM)
     la = arr.loga[keep].reshape(-1)
-    net = MLP(4, 1, cfg.hidden)
+    net = MLP(STATE_DIM, 1, cfg.hidden)
     opt = _adam(net.parameters(), cfg.lr)
     for idx in progress(
         _batches(len(la), cfg.batch, cfg.steps, gen), desc="bc", total=cfg.steps, disable=not show
@@ -238,15 +240,15 @@ def fit_iql(d: TrajectoryData, arr: Arrays, cfg: IQLConfig, seed: int, show: boo
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     n, t_ = arr.U.shape
-    s = arr.S[:, :-1].reshape(-1, 4)
-    s2 = arr.S[:, 1:].reshape(-1, 4)
+    s = arr.S[:, :-1].reshape(-1, STATE_DIM)
+    s2 = arr.S[:, 1:].reshape(-1, STATE_DIM)
     la = arr.loga.reshape(-1)
     r = (arr.r * cfg.reward_scale).reshape(-1)
     done = torch.zeros(n, t_)
     done[:, -1] = 1.0
     done = done.reshape(-1)
-    q, v, pi = MLP(5, 1, cfg.hidden), MLP(4, 1, cfg.hidden), MLP(4, 1, cfg.hidden)
-    q_t = MLP(5, 1, cfg.hidden)
+    q, v, pi = MLP(STATE_DIM + 1, 1, cfg.hidden), MLP(STATE_DIM, 1, cfg.hidden), MLP(STATE_DIM, 1, cfg.hidden)
+    q_t = MLP(STATE_DIM + 1, 1, cfg.hidden)
     q_t.load_state_dict(q.state_dict())
     oq, ov, op = _adam(q.parameters(), cfg.lr), _adam(v.parameters(), cfg.lr), _adam(pi.parameters(), cfg.lr)
     for idx in progress(
@@ -313,7 +315,9 @@ def _dt_tokens(arr: Arrays, y_scale: float) -> torch.Tensor:
     n, t_ = arr.U.shape
     rtg = arr.y[:, None] - torch.cat([torch.zeros(n, 1), torch.cumsum(arr.r, 1)[:, :-1]], 1)  # (N, T)
     prev = torch.cat([torch.zeros(n, 1), arr.loga[:, :-1]], 1)
-    return torch.cat([(rtg / y_scale)[..., None], arr.S[:, :-1], prev[..., None]], -1)  # (N, T, 6)
+    return torch.cat(
+        [(rtg / y_scale)[..., None], arr.S[:, :-1], prev[..., None]], -1
+    )  # (N, T, STATE_DIM + 2)
 
 
 def fit_dt(d: TrajectoryData, arr: Arrays, cfg: DTConfig, seed: int, show: bool = False) -> DTAgent:
@@ -321,7 +325,7 @@ def fit_dt(d: TrajectoryData, arr: Arrays, cfg: DTConfig, seed: int, show: bool 
     gen = torch.Generator().manual_seed(seed)
     y_scale = float(d.y.max())
     tok = _dt_tokens(arr, y_scale)
-    net = CausalTransformer(6, 1, cfg.d_model, cfg.n_layers, cfg.n_heads, d.T)
+    net = CausalTransformer(STATE_DIM + 2, 1, cfg.d_model, cfg.n_layers, cfg.n_heads, d.T)
     opt = _adam(net.parameters(), cfg.lr)
     for idx in progress(
         _batches(d.n, cfg.batch, cfg.steps, gen), desc="dt", total=cfg.steps, disable=not show
@@ -335,52 +339,63 @@ def fit_dt(d: TrajectoryData, arr: Arrays, cfg: DTConfig, seed: int, show: bool 
 
 # ------------------------------------------------------------------------------------------ evaluator
 class Evaluator(nn.Module):
-    """y_phi(tau): MLP over tau = [u_0..u_{T-1}, b] (+ an optional advertiser-text embedding)."""
+    """y_phi(tau): MLP over tau = [u_0..u_{T-1}, b] plus an optional advertiser side input (static attributes
+    and/or a text embedding, projected to 16 features), which stands in for the paper's LLM embedding."""
 
-    def __init__(self, T: int, hidden: int, d_text: int = 0) -> None:  # noqa: N803
+    def __init__(self, T: int, hidden: int, d_side: int = 0) -> None:  # noqa: N803
         super().__init__()
-        self.d_text = d_text
-        self.net = MLP(T + 1 + (16 if d_text else 0), 1, hidden)
-        self.text = nn.Linear(d_text, 16) if d_text else None
+        self.d_side = d_side
+        self.net = MLP(T + 1 + (16 if d_side else 0), 1, hidden)
+        self.side = nn.Linear(d_side, 16) if d_side else None
 
-    def forward(self, tau: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
-        if self.text is not None:
-            if text is None:
-                raise ValueError("this evaluator was built with a text embedding: pass text")
-            tau = torch.cat([tau, self.text(text)], -1)
+    def forward(self, tau: torch.Tensor, side: torch.Tensor | None = None) -> torch.Tensor:
+        if self.side is not None:
+            if side is None:
+                raise ValueError("this evaluator was built with an advertiser side input: pass side")
+            tau = torch.cat([tau, self.side(side)], -1)
         return self.net(tau)[..., 0]
+
+
+def advertiser_side(d: TrajectoryData, cfg: EvaluatorConfig) -> torch.Tensor | None:
+    """The evaluator's side input per trajectory (N, K): the data's static attributes when
+    ``cfg.advertiser_attributes`` and the data has them, then the MiniLM text embedding when
+    ``cfg.text_embedding``; None when neither applies."""
+    parts = []
+    if cfg.advertiser_attributes and d.attrs is not None:
+        parts.append(torch.as_tensor(d.attrs, dtype=torch.float32))
+    if cfg.text_embedding:
+        parts.append(text_embeddings(advertiser_texts(d)))
+    return torch.cat(parts, 1) if parts else None
 
 
 def fit_evaluator(
     arr: Arrays, cfg: EvaluatorConfig, seed: int, use_pairwise: bool = True, use_lipschitz: bool = True,
-    text: torch.Tensor | None = None, show: bool = False,
+    side: torch.Tensor | None = None, show: bool = False,
 ) -> tuple[Evaluator, float]:  # fmt: skip
     """Eq. 59 with L_e from the data (Algorithm 1 step 1); returns the evaluator and L_e."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     tau, y = arr.tau(), arr.y
     lip = cfg.lip_margin * L.estimate_lipschitz_y(tau.numpy(), y.numpy(), rng=np.random.default_rng(seed))
-    net = Evaluator(arr.U.shape[1], cfg.hidden, 0 if text is None else text.shape[1])
+    net = Evaluator(arr.U.shape[1], cfg.hidden, 0 if side is None else side.shape[1])
     opt = _adam(net.parameters(), cfg.lr)
     beta4 = cfg.beta4 if use_pairwise else 0.0
     beta1 = cfg.beta1 if use_lipschitz else 0.0
     for idx in progress(
         _batches(len(y), cfg.batch, cfg.steps, gen), desc="evaluator", total=cfg.steps, disable=not show
     ):
-        tx = None if text is None else text[idx]
-        pred = net(tau[idx], tx)
+        sx = None if side is None else side[idx]
+        pred = net(tau[idx], sx)
         perm = torch.randperm(len(idx), generator=gen)
-        tx2 = None if text is None else text[idx[perm]]
         pred2 = pred[perm]
         w = y[idx] >= y[idx[perm]]
         pw = torch.where(w, pred, pred2)
         pl = torch.where(w, pred2, pred)
         # hinge on data pairs and on a small perturbation of each trajectory (smoothness off the data)
         tau_n = (tau[idx] + 0.1 * torch.randn(tau[idx].shape, generator=gen)).clamp(min=0)
-        pred_n = net(tau_n, tx)
+        pred_n = net(tau_n, sx)
         lip_terms = (torch.cat([pred, pred]), torch.cat([pred2, pred_n]), torch.cat([tau[idx], tau[idx]]),
                      torch.cat([tau[idx[perm]], tau_n]))  # fmt: skip
-        del tx2
         loss, _ = L.evaluator_loss(pred, y[idx], pw, pl, lip_terms, lip, beta1, beta4, cfg.bt_scale)
         opt.zero_grad()
         loss.backward()
@@ -487,7 +502,7 @@ def fit_pearl(
     d: TrajectoryData, arr: Arrays, cfg: PearlConfig, seed: int, evaluator: Evaluator,
     inv: InverseDynamics, show: bool = False, on_step: Callable[[int, dict[str, float], torch.optim.Optimizer], None] | None = None,
     planner: Planner | None = None, start_step: int = 0, opt_state: dict[str, Any] | None = None,
-    text: torch.Tensor | None = None,
+    side: torch.Tensor | None = None,
 ) -> tuple[Planner, dict[str, Any]]:  # fmt: skip
     """Algorithm 1 steps 1, 3 and 4 (the evaluator, step 2, is given): L_p from the data, conditional-BC
     warm start, then policy search with Eq. 12 against the frozen evaluator."""
@@ -530,12 +545,12 @@ def fit_pearl(
         eta = torch.randn(cfg.rollouts, d.T, generator=gen)
         if cfg.gradient == "pathwise":
             u, mu, _ = planner.rollout(b, ys, eta)
-            score = evaluator(torch.cat([u, b[:, None]], 1), None if text is None else text[i])
+            score = evaluator(torch.cat([u, b[:, None]], 1), None if side is None else side[i])
             l_score = -score.mean()
         else:
             with torch.no_grad():
                 u, _, raw = planner.rollout(b, ys, eta)
-            score = evaluator(torch.cat([u, b[:, None]], 1), None if text is None else text[i])
+            score = evaluator(torch.cat([u, b[:, None]], 1), None if side is None else side[i])
             logp = L.gaussian_log_prob(raw, planner.mu(u, b, ys), planner.sigma).sum(1)
             l_score = L.reinforce_surrogate(logp, score)
         j = torch.randint(0, d.n, (pc.batch,), generator=gen)
@@ -557,7 +572,11 @@ def fit_pearl(
         loss.backward()
         nn.utils.clip_grad_norm_(planner.parameters(), 1.0)
         opt.step()
-        rec = {"score": float(score.mean()), "bc": float(l_bc), "lip": float(l_lip)}
+        rec = {
+            "score": float(score.detach().mean()),
+            "bc": float(l_bc.detach()),
+            "lip": float(l_lip.detach()),
+        }
         hist.append(rec)
         if on_step is not None:
             on_step(step + 1, rec, opt)

@@ -27,6 +27,7 @@ import numpy as np
 from mercato.pearl.config import SimConfig
 
 __all__ = [
+    "ATTRIBUTE_NAMES",
     "STATE_DIM",
     "AuctionEnv",
     "AuctionResult",
@@ -40,7 +41,11 @@ __all__ = [
     "traffic_profile",
 ]
 
-STATE_DIM = 4  # s_t = [t/T, c_{t-1}/B, remaining/B, B/B_max]
+# static advertiser attributes of an episode (what an advertiser knows of itself: its value level, like a
+# historical GMV per impression, and the time-of-day shape of its values): the static part x of the state,
+# and the evaluator's side input
+ATTRIBUTE_NAMES = ("log_value_level", "day_sin", "day_cos")
+STATE_DIM = 4 + len(ATTRIBUTE_NAMES)  # s_t = [t/T, c_{t-1}/B, remaining/B, B/B_max, attributes]
 
 
 def traffic_profile(n_steps: int) -> np.ndarray:
@@ -182,6 +187,9 @@ class Market:
 
     values: list[np.ndarray]  # T arrays (n_t, M)
     sigmas: list[np.ndarray]  # T arrays (n_t, M)
+    attributes: np.ndarray | None = (
+        None  # (M, len(ATTRIBUTE_NAMES)): log level, amp sin(phase), amp cos(phase)
+    )
 
 
 def make_market(cfg: SimConfig, rng: np.random.Generator, n_advertisers: int | None = None) -> Market:
@@ -200,18 +208,24 @@ def make_market(cfg: SimConfig, rng: np.random.Generator, n_advertisers: int | N
         v = cfg.value_scale * q * own * (level * day)[None, :]  # (n_t, M)
         values.append(v)
         sigmas.append(cfg.pvalue_sigma_frac * v)
-    return Market(values=values, sigmas=sigmas)
+    attributes = np.stack([np.log(level), amp * np.sin(phase), amp * np.cos(phase)], axis=1)
+    return Market(values=values, sigmas=sigmas, attributes=attributes)
 
 
 def state_features(
-    t: int, last_cost: np.ndarray, remaining: np.ndarray, budget: np.ndarray, cfg: SimConfig
-) -> np.ndarray:
-    """s_t = [t/T, c_{t-1}/B, remaining/B, B/B_max] for every advertiser (M, 4) (section 2.1, plus remaining)."""
+    t: int, last_cost: np.ndarray, remaining: np.ndarray, budget: np.ndarray, cfg: SimConfig,
+    attributes: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """s_t = [t/T, c_{t-1}/B, remaining/B, B/B_max, attributes] for every advertiser (M, STATE_DIM)
+    (section 2.1: [t, c_{t-1}/B, x], plus the remaining share; x = budget and the static attributes, zeros
+    when they are unknown)."""
     bmax = max(cfg.budget_levels)
     m = len(budget)
-    return np.stack(
+    attrs = np.zeros((m, len(ATTRIBUTE_NAMES))) if attributes is None else np.asarray(attributes, np.float64)
+    dyn = np.stack(
         [np.full(m, t / cfg.n_steps), last_cost / budget, remaining / budget, budget / bmax], axis=1
     )
+    return np.concatenate([dyn, attrs.reshape(m, len(ATTRIBUTE_NAMES))], axis=1)
 
 
 class StepPolicy(Protocol):
@@ -299,7 +313,7 @@ class AuctionEnv:
         self.profile = traffic_profile(cfg.n_steps)
 
     def reset(self, seed: int) -> np.ndarray:
-        """Draw the episode's market from ``seed``; returns the states (M, 4) at t = 0."""
+        """Draw the episode's market from ``seed``; returns the states (M, STATE_DIM) at t = 0."""
         self.rng = np.random.default_rng(seed)
         self.market = make_market(self.cfg, self.rng, self.m)
         self.t = 0
@@ -313,7 +327,9 @@ class AuctionEnv:
         return self.states()
 
     def states(self) -> np.ndarray:
-        return state_features(self.t, self.last_cost, self.remaining, self.budget, self.cfg)
+        return state_features(
+            self.t, self.last_cost, self.remaining, self.budget, self.cfg, self.market.attributes
+        )
 
     @property
     def done(self) -> bool:
