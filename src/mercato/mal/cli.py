@@ -95,20 +95,9 @@ def _split(data_dir: str, primary: str):  # type: ignore[no-untyped-def]
 
 
 def _scores(model, data) -> dict:  # type: ignore[no-untyped-def]
-    import numpy as np
+    from mercato.mal.scoring import score_primary
 
-    from mercato.core.metrics import auc, gauc, logloss, pcoc
-    from mercato.mal.bench import predict_primary
-
-    p = predict_primary(model, data)
-    y = (data.label.numpy() > 0).astype(np.int64)
-    return {
-        "auc": auc(y, p),
-        "gauc": gauc(y, p, groups=data.user.numpy()),
-        "logloss": logloss(y, p),
-        "pcoc": pcoc(y, p),
-        "rows": len(y),
-    }
+    return score_primary(model, data)
 
 
 def _train(argv: list[str]) -> int:

@@ -13,14 +13,13 @@ import dataclasses
 import time
 from typing import Any
 
-import numpy as np
 import torch
 
-from mercato.core.metrics import auc, gauc, logloss, pcoc
 from mercato.ctr.trainer import CTRTrainer
-from mercato.mal.bench import MALRunConfig, predict_primary
+from mercato.mal.bench import MALRunConfig
 from mercato.mal.mac import load_mac, load_vocabs
 from mercato.mal.model import MAL, MACSchema, mac_to_tensors, preset
+from mercato.mal.scoring import score_primary
 from mercato.mal.sim import SimSpec, ensure_mac
 
 __all__ = ["fit_mal_validation"]
@@ -38,14 +37,6 @@ def fit_mal_validation(config: MALRunConfig, data: SimSpec) -> dict[str, Any]:
     model = MAL(schema, preset(config.model, primary=config.primary, **dict(config.overrides)))
     t0 = time.perf_counter()
     CTRTrainer(model, dataclasses.replace(config.trainer, seed=config.seed), train, valid).fit()
-    p = predict_primary(model, valid)
-    y = (valid.label.numpy() > 0).astype(np.int64)
-    return {
-        "auc": auc(y, p),
-        "gauc": gauc(y, p, groups=valid.user.numpy()),
-        "logloss": logloss(y, p),
-        "pcoc": pcoc(y, p),
-        "valid_day": last_day,
-        "valid_clicks": len(valid),
-        "train_wall_s": time.perf_counter() - t0,
-    }
+    wall = time.perf_counter() - t0
+    scores = score_primary(model, valid)
+    return {**scores, "valid_day": last_day, "valid_clicks": scores["rows"], "train_wall_s": wall}
