@@ -161,8 +161,10 @@ def render(res: dict, main: list[MethodSpec], ab: dict, speed: dict, meta: list)
         ab_lines.append(f"| {name} | {_ms(g)} | {np.nanmean(a):.3f} | {np.nanmean(ap):.3f} | "
                         f"{', '.join(map(str, abl_seeds))} |")  # fmt: skip
     sp = (f"Simulator speed: {speed['vec_auctions_per_s']:.0f} auctions/s vectorised vs "
-          f"{speed['loop_auctions_per_s']:.0f} plain loop (ratio {speed['ratio']:.1f}x, one step of 300 impressions x "
-          f"10 advertisers with budgets binding); one AuctionNet-scale episode ({speed['an_agents']} advertisers, "
+          f"{speed['loop_auctions_per_s']:.0f} plain loop (ratio {speed['ratio']:.1f}x; the auctions of one episode, "
+          f"{speed['episode_impressions']} impressions x {speed['episode_agents']} advertisers over "
+          f"{speed['episode_steps']} steps, fixed bid scales, {speed['exhausted']} budgets exhausted, the same "
+          f"costs: {'yes' if speed['same_costs'] else 'NO'}); one AuctionNet-scale episode ({speed['an_agents']} advertisers, "
           f"{speed['an_impressions']} impressions, 48 steps, heuristic bidders): {speed['an_episode_s']:.1f} s.")  # fmt: skip
     s0 = main[0]
     setup = (f"Setup: {len(seeds)} training seeds ({', '.join(map(str, seeds))}); per seed {s0.data.n_episodes} "
@@ -238,7 +240,11 @@ def main(argv: list[str] | None = None) -> int:
             for sp in main_specs
         ]
         runs += [Run(name, fit_one, sp, None, group=name) for name, sp in ab.items()]
-        sspec = SpeedSpec(an_impressions=20000, an_agents=12) if args.quick else SpeedSpec()
+        sspec = (
+            SpeedSpec(episode_impressions=2000, episode_steps=24, an_impressions=20000, an_agents=12)
+            if args.quick
+            else SpeedSpec()
+        )
         runs.append(Run("speed", speed_one, sspec, None))
     res = exp.run(runs)
     if not exp.complete:

@@ -44,7 +44,7 @@ from mercato.pearl.methods import (
     pairwise_auc,
     y_targets,
 )
-from mercato.pearl.sim import run_auctions, run_auctions_loop
+from mercato.pearl.sim import make_market, run_auctions, run_auctions_loop
 
 __all__ = [
     "METHODS",
@@ -216,30 +216,42 @@ def validate_search(grid: SearchGrid, _: Any = None) -> dict[str, Any]:
 
 @dataclass
 class SpeedSpec:
-    """Simulator timing: the same step by numpy and by the plain loop; one AuctionNet-scale episode."""
+    """Simulator timing: the auctions of one episode by numpy and by the plain loop (same market, same bid
+    scales, budgets binding); one AuctionNet-scale episode with heuristic bidders."""
 
-    small_impressions: int = 300
-    small_agents: int = 10
+    episode_impressions: int = 20000
+    episode_agents: int = 30
+    episode_steps: int = 96
     an_agents: int = 48
     an_impressions: int = 500000
     an_steps: int = 48
     seed: int = 0
 
 
+def _episode_auctions(fn: Any, market: Any, a: np.ndarray, budget: np.ndarray, sim: SimConfig) -> np.ndarray:
+    remaining = budget.copy()
+    for v in market.values:
+        remaining = remaining - fn(a[None, :] * v, v, remaining, sim).cost
+    return budget - remaining
+
+
 def speed_one(spec: SpeedSpec, _: Any = None) -> dict[str, Any]:
     rng = np.random.default_rng(spec.seed)
-    sim = SimConfig()
-    v = rng.lognormal(0, 0.6, (spec.small_impressions, spec.small_agents))
-    bids = v * rng.uniform(0.3, 1.0, spec.small_agents)
-    rem = np.full(spec.small_agents, 0.02 * bids.sum() / spec.small_agents)
-    t0 = time.perf_counter()
-    reps = 20
-    for _ in range(reps):
-        run_auctions(bids, v, rem, sim)
-    vec = (time.perf_counter() - t0) / reps
-    t0 = time.perf_counter()
-    run_auctions_loop(bids, v, rem, sim)
-    loop = time.perf_counter() - t0
+    sim = SimConfig(n_advertisers=spec.episode_agents, n_impressions=spec.episode_impressions,
+                    n_steps=spec.episode_steps)  # fmt: skip
+    market = make_market(sim, rng)
+    a = rng.uniform(1.0, 6.0, spec.episode_agents)  # fixed bid scales: the high ones exhaust their budgets
+    budget = budgets_for(sim)
+    times = {}
+    spent = {}
+    for name, fn, reps in (("vec", run_auctions, 3), ("loop", run_auctions_loop, 1)):
+        best = np.inf
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            spent[name] = _episode_auctions(fn, market, a, budget, sim)
+            best = min(best, time.perf_counter() - t0)
+        times[name] = best
+    vec, loop = times["vec"], times["loop"]
     an = SimConfig(n_advertisers=spec.an_agents, n_impressions=spec.an_impressions, n_steps=spec.an_steps)
     from mercato.pearl.sim import AuctionEnv, PolicyBank
 
@@ -251,9 +263,12 @@ def speed_one(spec: SpeedSpec, _: Any = None) -> dict[str, Any]:
     while not env.done:
         s, *_ = env.step(bank.act(env.t, s, env))
     ep = time.perf_counter() - t0
-    n = spec.small_impressions
+    n = sum(len(v) for v in market.values)
     return {
         "vec_auctions_per_s": n / vec, "loop_auctions_per_s": n / loop, "ratio": loop / vec,
+        "same_costs": bool(np.allclose(spent["vec"], spent["loop"])),
+        "exhausted": int((spent["vec"] >= 0.95 * budget).sum()),
+        "episode_impressions": n, "episode_agents": spec.episode_agents, "episode_steps": spec.episode_steps,
         "an_episode_s": ep, "an_agents": spec.an_agents, "an_impressions": spec.an_impressions,
-        "wall_s": vec * reps + loop + ep,
+        "wall_s": 3 * vec + loop + ep,
     }  # fmt: skip

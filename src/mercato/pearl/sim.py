@@ -73,13 +73,31 @@ class AuctionResult:
     least_winning_cost: np.ndarray  # (n,) lowest bid that took a slot (0 when none was sold)
 
 
-def _price_rows(bids: np.ndarray, values: np.ndarray, cfg: SimConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Costs and values (n, M) of the auctions of ``bids`` (n, M) with no budget check."""
+def _top_bids(bids: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values (n, top) of the ``top`` highest bids per row, by repeated argmax (ties to the lower
+    index, as a stable sort would give): O(n M top) instead of a full sort of every row."""
+    n = len(bids)
+    order = np.empty((n, top), dtype=np.int64)
+    ranked = np.empty((n, top))
+    rest = bids.astype(np.float64, copy=True)
+    rows = np.arange(n)
+    for s in range(top):
+        j = rest.argmax(axis=1)
+        order[:, s] = j
+        ranked[:, s] = bids[rows, j]
+        rest[rows, j] = -np.inf
+    return order, ranked
+
+
+def _price_rows(
+    bids: np.ndarray, values: np.ndarray, cfg: SimConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Costs and values (n, M) of the auctions of ``bids`` (n, M) with no budget check, and the indices
+    (n, k + 1) of each row's k + 1 highest bidders (the only ones a row's prices depend on)."""
     n, m = bids.shape
     coefs = _slot_coefs(cfg)
     k = min(len(coefs), m)
-    order = np.argsort(-bids, axis=1, kind="stable")  # (n, M) ranks, ties to the lower index
-    ranked = np.take_along_axis(bids, order, axis=1)  # (n, M)
+    order, ranked = _top_bids(bids, min(k + 1, m))
     cost = np.zeros((n, m))
     val = np.zeros((n, m))
     rows = np.arange(n)
@@ -91,7 +109,7 @@ def _price_rows(bids: np.ndarray, values: np.ndarray, cfg: SimConfig) -> tuple[n
         who = order[:, s]
         cost[rows[ok], who[ok]] = coefs[s] * price[ok]
         val[rows[ok], who[ok]] = coefs[s] * values[rows[ok], who[ok]]
-    return cost, val
+    return cost, val, order
 
 
 def run_auctions(
@@ -101,32 +119,29 @@ def run_auctions(
 
     The earliest impression at which some advertiser's running cost exceeds its remaining budget is found
     with a cumulative sum; that advertiser (the highest-ranked one, if several overflow there) leaves from
-    that impression on and only the later rows are re-priced. At most M re-pricings per step.
+    that impression on, and only the later rows where it was among the k + 1 highest bidders are re-priced
+    (no other row's prices depend on it). At most M re-pricings per step.
     """
     n, m = bids.shape
     drop = np.full(m, n, dtype=np.int64)
     drop[remaining <= 0] = 0
-    cost = np.zeros((n, m))
-    val = np.zeros((n, m))
-    k0 = 0
     live = bids.copy()
     live[:, remaining <= 0] = 0.0
-    while k0 < n:
-        c, v = _price_rows(live[k0:], values[k0:], cfg)
-        cost[k0:], val[k0:] = c, v
-        spent = cost[:k0].sum(axis=0) if k0 else np.zeros(m)
-        cum = np.cumsum(np.vstack([spent[None], c]), axis=0)[1:]  # (n - k0, M), sequential sums
-        over = cum > remaining[None, :]
+    cost, val, order = _price_rows(live, values, cfg)
+    while True:
+        over = np.cumsum(cost, axis=0) > remaining[None, :]  # (n, M), sequential sums
         any_over = over.any(axis=0)
         if not any_over.any():
             break
-        first = np.where(any_over, over.argmax(axis=0), n)  # (M,) first overflow row (relative)
+        first = np.where(any_over, over.argmax(axis=0), n)  # (M,) first overflow row
         row = int(first.min())
         cands = np.flatnonzero(first == row)
-        j = int(cands[np.argmax(live[k0 + row, cands])]) if len(cands) > 1 else int(cands[0])
-        drop[j] = k0 + row
-        live[k0 + row :, j] = 0.0
-        k0 = k0 + row
+        j = int(cands[np.argmax(live[row, cands])]) if len(cands) > 1 else int(cands[0])
+        drop[j] = row
+        live[row:, j] = 0.0
+        hit = row + np.flatnonzero((order[row:] == j).any(axis=1))  # later rows whose prices involve j
+        c, v, o = _price_rows(live[hit], values[hit], cfg)
+        cost[hit], val[hit], order[hit] = c, v, o
     return _result(bids, cost, val, drop, cfg)
 
 
