@@ -127,7 +127,7 @@ def _auc_of(spec: MethodSpec, d: TrajectoryData, train: np.ndarray, *tests: np.n
     return out
 
 
-def evaluator_auc(spec: MethodSpec, d: TrajectoryData, folds: int = 5) -> dict[str, float]:
+def evaluator_auc(spec: MethodSpec, d: TrajectoryData, folds: int = 5) -> dict[str, Any]:
     """Pair-wise AUC of the evaluator on trajectories it was not trained on (pairs within a budget level):
 
     * ``cv``: ``folds``-fold cross-validation over episodes (the paper's protocol: every held-out trajectory

@@ -162,8 +162,11 @@ def generate(sim: SimConfig, data: DataConfig, seed: int, show_progress: bool = 
         out["value"].append(np.stack(v_t, 1))
         out["policy"].append(np.asarray(bank.kinds))
         out["attrs"].append(env.market.attributes)
-    keys = ("budget", "a", "cost", "value", "policy", "attrs")
-    return TrajectoryData(*(np.concatenate(out[k]) for k in keys), attr_names=ATTRIBUTE_NAMES)
+    cat = {k: np.concatenate(v) for k, v in out.items()}
+    return TrajectoryData(
+        cat["budget"], cat["a"], cat["cost"], cat["value"], cat["policy"], attrs=cat["attrs"],
+        attr_names=ATTRIBUTE_NAMES,
+    )  # fmt: skip
 
 
 def save_parquet(data: TrajectoryData, path: str | Path) -> Path:

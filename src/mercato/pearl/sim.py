@@ -202,9 +202,7 @@ class Market:
 
     values: list[np.ndarray]  # T arrays (n_t, M)
     sigmas: list[np.ndarray]  # T arrays (n_t, M)
-    attributes: np.ndarray | None = (
-        None  # (M, len(ATTRIBUTE_NAMES)): log level, amp sin(phase), amp cos(phase)
-    )
+    attributes: np.ndarray  # (M, len(ATTRIBUTE_NAMES)): log level, amp sin(phase), amp cos(phase)
 
 
 def make_market(cfg: SimConfig, rng: np.random.Generator, n_advertisers: int | None = None) -> Market:
