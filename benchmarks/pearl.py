@@ -163,7 +163,8 @@ def render(res: dict, main: list[MethodSpec], ab: dict, speed: dict, meta: list)
     sp = (f"Simulator speed: {speed['vec_auctions_per_s']:.0f} auctions/s vectorised vs "
           f"{speed['loop_auctions_per_s']:.0f} plain loop (ratio {speed['ratio']:.1f}x; the auctions of one episode, "
           f"{speed['episode_impressions']} impressions x {speed['episode_agents']} advertisers over "
-          f"{speed['episode_steps']} steps, fixed bid scales, {speed['exhausted']} budgets exhausted, the same "
+          f"{speed['episode_steps']} steps, fixed bid scales, {speed['exhausted']} of {speed['episode_agents']} "
+          f"advertisers spent at least 95% of their budget, the same "
           f"costs: {'yes' if speed['same_costs'] else 'NO'}); one AuctionNet-scale episode ({speed['an_agents']} advertisers, "
           f"{speed['an_impressions']} impressions, 48 steps, heuristic bidders): {speed['an_episode_s']:.1f} s.")  # fmt: skip
     s0 = main[0]
