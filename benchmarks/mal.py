@@ -96,6 +96,7 @@ CODE = (
     "mercato.mal.mac",
     "mercato.mal.sim",
     "mercato.mal.model",
+    "mercato.mal.scoring",
     "mercato.mal.bench",
     "mercato.mal.pymal",
     "mercato.mal._pymal_shim",
@@ -143,9 +144,7 @@ def validation(args: argparse.Namespace) -> int:
     plan = PLANS["quick" if args.quick else "core"]
     seeds = [0] if args.quick else VALIDATION_SEEDS
     grid = dict(list(VALIDATION_GRID.items())[:2]) if args.quick else VALIDATION_GRID
-    exp = Experiment.from_args(
-        "mal-validation", args, code=CODE + ("mercato.mal.scoring", "mercato.mal.tuning"), repo=ROOT
-    )
+    exp = Experiment.from_args("mal-validation", args, code=CODE + ("mercato.mal.tuning",), repo=ROOT)
     trainer = dataclasses.replace(MALRunConfig().trainer, epochs=plan["epochs"])
     specs = {s: SimSpec(setting=s, n_clicks=plan["n_clicks"], seed=0) for s in plan["settings"]}
     runs = []

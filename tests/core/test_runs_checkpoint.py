@@ -5,7 +5,7 @@ import torch
 
 from mercato.core.checkpoint import load_checkpoint, save_checkpoint
 from mercato.core.results import mean_std, update_markdown_section
-from mercato.core.runs import atomic_path, atomic_write_json, make_run_dir
+from mercato.core.runs import atomic_dir, atomic_path, atomic_write_json, make_run_dir
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
@@ -18,6 +18,23 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     atomic_write_json(target, {"auc": 0.5})
     assert json.loads(target.read_text()) == {"auc": 0.5}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_atomic_dir_replaces_the_folder_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "serve"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "new.txt").write_text("half")
+            raise RuntimeError("crash while writing")
+    assert sorted(p.name for p in target.iterdir()) == ["old.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["serve"]  # no temporary folder left behind
+    with atomic_dir(target) as tmp:
+        (tmp / "new.txt").write_text("new")
+        assert not (target / "new.txt").exists()  # nothing visible before the block ends
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["serve"]
 
 
 def test_make_run_dir_is_unique(tmp_path):

@@ -24,9 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -281,20 +278,13 @@ def export_serving(path: str | Path, model: AIFModel, schema: FeatureSchema, cat
     """Write a serving folder (``model/`` checkpoint + ``catalog.npz``) atomically; return its path."""
     from mercato.core.checkpoint import save_checkpoint
     from mercato.core.config import config_to_dict
+    from mercato.core.runs import atomic_dir
 
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with atomic_dir(target) as tmp:
         state = {"kind": "AIFModel", "schema": schema.to_json(), "config": config_to_dict(model.config)}
         save_checkpoint(tmp / "model", model, state=state)
         catalog.save(tmp / "catalog.npz")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return target
 
 

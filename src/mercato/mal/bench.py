@@ -12,17 +12,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
 from mercato.core.experiments import best_of
-from mercato.core.metrics import auc, gauc, logloss, pcoc
 from mercato.ctr.trainer import CTRTrainer, TrainerConfig
 from mercato.mal.mac import load_mac, load_vocabs
 from mercato.mal.model import MAL, MACSchema, mac_to_tensors, preset
+from mercato.mal.scoring import score_primary
 from mercato.mal.sim import SimSpec, ensure_mac
 
-__all__ = ["MALRunConfig", "fit_mal", "predict_primary"]
+__all__ = ["MALRunConfig", "fit_mal"]
 
 
 @dataclass(frozen=True)
@@ -41,15 +40,6 @@ class MALRunConfig:
     latency: bool = False  # also time the serving path vs the full forward at batch 1 and 1,000
 
 
-def predict_primary(model: MAL, data: Any, batch_size: int = 65536) -> np.ndarray:
-    """P(conversion) of the primary view via ``MAL.serve`` for every row of ``data`` (CTRTensors)."""
-    model.eval()
-    out = []
-    for start in range(0, len(data), batch_size):
-        out.append(torch.sigmoid(model.serve(data.batch(slice(start, start + batch_size)))).double())
-    return torch.cat(out).numpy()
-
-
 def fit_mal(config: MALRunConfig, data: SimSpec) -> dict[str, Any]:
     """Train, then score the test day: AUC, GAUC, logloss, PCOC of the primary view; clicks/s; latency."""
     root = ensure_mac(data)
@@ -66,14 +56,9 @@ def fit_mal(config: MALRunConfig, data: SimSpec) -> dict[str, Any]:
     t0 = time.perf_counter()
     result = CTRTrainer(model, tcfg, train, valid).fit()
     wall = time.perf_counter() - t0
-    p = predict_primary(model, test)
-    y = (test.label.numpy() > 0).astype(np.int64)
-    users = test.user.numpy()
+    scores = score_primary(model, test)
     out: dict[str, Any] = {
-        "auc": auc(y, p),
-        "gauc": gauc(y, p, groups=users),
-        "logloss": logloss(y, p),
-        "pcoc": pcoc(y, p),
+        **{k: scores[k] for k in ("auc", "gauc", "logloss", "pcoc")},
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
         "train_clicks": len(train),

@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mercato.core.metrics import mae, rmse
-from mercato.core.runs import atomic_write_json
+from mercato.core.runs import atomic_dir, atomic_write_json
 from mercato.core.seed import seed_everything
 from mercato.llm.generation import generate_chat
 from mercato.llm.grpo import GRPOSettings, MetricsRecorder, StepTimer, build_grpo_trainer, train_resumable
@@ -214,16 +212,9 @@ class RolloutTracker:
 
 
 def _save_final(policy: Policy, target: Path) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=".final.", dir=target.parent))
-    try:
+    with atomic_dir(target) as tmp:
         policy.model.save_pretrained(str(tmp))
         policy.tokenizer.save_pretrained(str(tmp))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 class RecZeroTrainer:
