@@ -56,7 +56,12 @@ def test_libsumo_and_traci_give_identical_metrics(sim: SimConfig) -> None:
 
 def test_ray_search_equals_the_process_pool() -> None:
     cfg = SearchConfig(
-        iterations=2, islands=2, population=3, evaluation=EvaluationConfig(fitness="surrogate", seeds=(1,))
+        iterations=2,
+        islands=2,
+        population=3,
+        evaluation=EvaluationConfig(fitness="surrogate", seeds=(1,)),
+        children_per_island=2,
+        prefilter=0.5,
     )
     pool = LocalExecutor(2)
     try:
@@ -108,6 +113,10 @@ def test_cli_evaluate_and_resumable_evolve(tmp_path: Path) -> None:
     assert {"best_program.py", "checkpoint.json", "search_curve.png", "history.json"} <= {
         p.name for p in run.iterdir()
     }
+    counts = json.loads((run / "metrics.json").read_text())["counts"]
+    # default pre-filter: 2 islands x 4 children x 2 generations proposed, about a quarter of the new ones scored
+    assert counts["children"] == 16 and counts["filtered"] > 0
+    assert counts["surrogate"] - counts["filtered"] <= counts["children"] // 2
     bad = subprocess.run([*base, "--iterations", "3"], capture_output=True, text=True, env=env, cwd=ROOT)
     assert bad.returncode != 0 and "another search config" in bad.stderr
 

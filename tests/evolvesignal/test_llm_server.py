@@ -54,7 +54,7 @@ def test_smollm2_served_locally_mutates_programs(monkeypatch: pytest.MonkeyPatch
         llm = OpenAICompatibleLLM.from_env()
         assert llm.complete("Reply with one word.")  # a real answer from the real model
         cfg = SearchConfig(
-            iterations=1, islands=3, population=3, mutator="llm",
+            iterations=1, islands=3, population=3, mutator="llm", children_per_island=1, prefilter=1.0,
             evaluation=EvaluationConfig(fitness="surrogate", seeds=(1,)),
         )  # fmt: skip
         s = Search(cfg)

@@ -24,7 +24,10 @@ SURR = EvaluationConfig(fitness="surrogate", seeds=(1,))
 
 
 def _cfg(**kw: object) -> SearchConfig:
-    base = {"iterations": 4, "islands": 3, "population": 4, "migration_interval": 2, "evaluation": SURR}
+    base = {
+        "iterations": 4, "islands": 3, "population": 4, "migration_interval": 2, "evaluation": SURR,
+        "children_per_island": 1, "prefilter": 1.0,  # one child per island, all scored (the pre-filter has its own tests)
+    }  # fmt: skip
     base.update(kw)
     return SearchConfig(**base)  # type: ignore[arg-type]
 

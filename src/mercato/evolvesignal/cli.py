@@ -86,7 +86,7 @@ def _write_outputs(run_dir: Path, s: Any) -> None:
     write_metrics(
         run_dir,
         {k: b[k] for k in ("id", "score", "delay", "stops", "mean_cycle")}
-        | {"generation": s.generation, "edits": s.edits},
+        | {"generation": s.generation, "edits": s.edits, "counts": s.counts},
     )
     atomic_write_text(run_dir / "history.json", json.dumps(hist, indent=2))
     save_line_plot(

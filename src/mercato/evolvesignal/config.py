@@ -59,8 +59,8 @@ class SearchConfig:
     """Islands + MAP-Elites archive + migration, mutating program source (digest B4, C)."""
 
     iterations: int = 20  # generations
-    children_per_island: int = 1  # children each island proposes per generation
-    prefilter: float = 1.0  # fraction of a generation's new children, ranked by the HCM/Akcelik surrogate, sent to SUMO (1.0: all, no pre-filter)
+    children_per_island: int = 4  # children each island proposes per generation (benchmark setting)
+    prefilter: float = 0.25  # fraction of a generation's new children, ranked by the HCM/Akcelik surrogate, sent to SUMO (1.0: all, no pre-filter)
     islands: int = 5  # islands (paper config: 5)
     population: int = 10  # programs kept per island (paper: 50 over all islands)
     migration_interval: int = 5  # generations between migrations (paper fork: 50 of 600)
