@@ -210,3 +210,18 @@ def test_method_config_defaults_overrides_and_smoke() -> None:
     assert smoke.train.n_iters == 30 and smoke.train.weighting == "inv_var"  # tiny sizes win, the rule stays
     with pytest.raises(ValueError, match="unknown method"):
         method_config(SuiteMethod("knn"))  # type: ignore[arg-type]
+
+
+def test_run_problem_scores_p_and_q_apart_when_n_is_below_half_of_n_eval() -> None:
+    from mercato.isadre.suite import SuiteMethod, run_problem
+
+    spec = ProblemSpec("gaussian", 2, 1.0, 300, 1001)  # 300 test points a side, n_eval asks for 5000 a side
+    out = run_problem(SuiteMethod("classifier", (1,), n_eval=10_000, smoke=True), spec)
+    cell = out["steps"]["1"]
+    for key in ("mse_p", "nmse_p", "mse_q", "nmse_q", "score"):
+        assert np.isfinite(cell[key]), key  # with the split at n_eval / 2 the q half was empty (NaN)
+    prob = make_problem(spec)
+    tp, _ = prob.data("test")
+    assert out["kl_mc"] == pytest.approx(
+        float(prob.log_ratio(tp).mean())
+    )  # the mean over p's 300 points only

@@ -387,7 +387,9 @@ class SuiteMethod:
 
     method: Literal["isadre", "dre_inf", "classifier"]  # estimator class
     steps: tuple[int, ...] = (1,)  # query steps (ISA-DRE: N; DRE-inf: trapezoid intervals K)
-    n_eval: int = 10_000  # query points: n_eval / 2 from p's and n_eval / 2 from q's test draw, scored apart
+    n_eval: int = (
+        10_000  # query points: n_eval / 2 (at most the problem's n) from each side's test draw, scored apart
+    )
     smoke: bool = False  # True: tiny networks and few steps (the benchmark's --quick), not the defaults
     overrides: Mapping[str, Any] = field(
         default_factory=dict
@@ -424,7 +426,8 @@ def method_config(method: SuiteMethod) -> Any:
 
 
 def run_problem(method: SuiteMethod, spec: ProblemSpec) -> dict[str, Any]:
-    """Fit ``method`` on ``spec``'s training draw; log-ratio errors on its test draw, p and q points apart.
+    """Fit ``method`` on ``spec``'s training draw; log-ratio errors on its test draw, p and q points apart
+    (``n_eval / 2`` of each side, or all ``spec.n`` of them where that is fewer).
 
     Returns per query step count the fields of :func:`normalised_scores` (``mse_p``, ``nmse_p``, ``mse_q``,
     ``nmse_q``, ``score``) and ``query_s``; plus ``fit_s``, ``kl`` (closed form where one exists, else the
@@ -444,7 +447,7 @@ def run_problem(method: SuiteMethod, spec: ProblemSpec) -> dict[str, Any]:
     est.fit(xp, xq)
     fit_s = time.perf_counter() - t0
     tp, tq = prob.data("test")
-    half = method.n_eval // 2
+    half = min(method.n_eval // 2, len(tp), len(tq))  # a side's test draw holds spec.n points
     x = np.concatenate([tp[:half], tq[:half]])
     truth = prob.log_ratio(x)
     kl_mc = float(truth[:half].mean())
