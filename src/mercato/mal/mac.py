@@ -16,9 +16,6 @@ comes strictly after the training days. Sequence index 0 (``pad_value``) is padd
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from mercato.core.runs import atomic_dir
 
 __all__ = [
     "AD_COLS",
@@ -254,9 +253,7 @@ def write_mac(
     root = Path(root)
     if root.exists() and any(root.iterdir()) and not overwrite:
         raise FileExistsError(f"{root}: already exists and is not empty (pass overwrite=True)")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".partial", dir=root.parent))
-    try:
+    with atomic_dir(root) as tmp:
         for rel, table in tables.items():
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -264,10 +261,4 @@ def write_mac(
         (tmp / "vocabs").mkdir(parents=True, exist_ok=True)
         for col, vocab in vocabs.items():
             (tmp / "vocabs" / f"{col}.json").write_text(json.dumps(vocab))
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return root
